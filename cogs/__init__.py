@@ -1,0 +1,12 @@
+"""Feature extensions. Each entry: the module, and the provider it needs (None: always on).
+
+A provider without its API key is off, and the extensions that need it are not loaded, so their commands
+are never registered with Discord.
+"""
+
+from __future__ import annotations
+
+EXTENSIONS: list[tuple[str, str | None]] = [
+    ("cogs.about", None),
+    ("cogs.jobs", None),
+]

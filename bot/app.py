@@ -1,0 +1,175 @@
+"""The bot class: owns nothing long-lived itself (main() does), loads the feature cogs, syncs commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+import discord
+import httpx
+from discord.ext import commands
+
+from bot.components import ComponentRouter
+from bot.jobs.engine import FreeLedger, JobEngine, Ledger, ProviderLimits
+from bot.jobs.files import FileStore
+from bot.jobs.store import JobStore
+from bot.metrics import Metrics
+from bot.providers.base import Adapter
+from bot.settings import CommandSync, Settings
+from bot.storage.database import Database
+from bot.storage.guilds import CommandSyncRepository, GuildRepository
+from bot.tree import EaselTree
+from cogs import EXTENSIONS
+
+log = logging.getLogger(__name__)
+
+PROVIDER_KEYS = {
+    "mimipanda": "MIMIPANDA_API_TOKEN",
+    "mimpi": "MIMPI_API_KEY",
+    "flair": "FLAIR_API_KEY and FLAIR_BASE_URL",
+    "imagine": "IMAGINE_API_KEY",
+}
+
+
+def provider_limits(settings: Settings) -> dict[str, ProviderLimits]:
+    common = {
+        "min_poll_s": settings.poll_min_seconds,
+        "max_poll_s": settings.poll_max_seconds,
+        "parallel_requests": settings.provider_parallel_requests,
+    }
+    return {
+        "mimipanda": ProviderLimits(**common),  # type: ignore[arg-type]
+        "mimpi": ProviderLimits(max_active={"models": settings.mimpi_max_concurrent_models}, **common),  # type: ignore[arg-type]
+        "flair": ProviderLimits(**common),  # type: ignore[arg-type]
+        "imagine": ProviderLimits(requests_per_minute=settings.imagine_requests_per_minute, **common),  # type: ignore[arg-type]
+    }
+
+
+class EaselBot(commands.AutoShardedBot):
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        http_client: httpx.AsyncClient,
+        adapters: dict[str, Adapter] | None = None,
+        ledger: Ledger | None = None,
+        extra_extensions: tuple[str, ...] = (),
+        **options: Any,
+    ) -> None:
+        # No privileged intent anywhere: slash commands, buttons and context menus bring what we need.
+        intents = discord.Intents.none()
+        intents.guilds = True
+        options.setdefault("guild_ready_timeout", 2.0)
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents,
+            tree_cls=EaselTree,
+            shard_count=settings.shard_count,
+            shard_ids=settings.shard_ids,  # type: ignore[arg-type]  # None means all shards
+            member_cache_flags=discord.MemberCacheFlags.none(),
+            chunk_guilds_at_startup=False,
+            max_messages=None,
+            allowed_mentions=discord.AllowedMentions(everyone=False, roles=False, users=True),
+            **options,
+        )
+        self.settings = settings
+        self.db = db
+        self.http_client = http_client
+        self.metrics = Metrics()
+        self.guild_configs = GuildRepository(db)
+        self.command_sync_state = CommandSyncRepository(db)
+        self.enabled_providers = {name for name, on in settings.provider_enabled().items() if on}
+        self.loaded_features: list[str] = []
+        # Unexpected errors answered by the tree, kept for the test harness (bounded by the process life).
+        self.unexpected_errors: list[tuple[str, BaseException]] = []
+        self.commands_synced = False
+        self.extra_extensions = extra_extensions
+        self.components = ComponentRouter(self)
+        self.add_listener(self.components.on_interaction, "on_interaction")
+        self.ledger = ledger or FreeLedger()
+        self.jobs = JobEngine(
+            bot=self,
+            store=JobStore(db),
+            files=FileStore(settings.data_dir),
+            adapters=adapters or {},
+            ledger=self.ledger,
+            limits_by_provider=provider_limits(settings),
+            public_url=str(settings.public_url) if settings.public_url else None,
+        )
+        if settings.discord_gateway_url:
+            self._force_gateway(settings.discord_gateway_url)
+
+    @property
+    def easel_tree(self) -> EaselTree:
+        assert isinstance(self.tree, EaselTree)
+        return self.tree
+
+    def _force_gateway(self, url: str) -> None:
+        # An AutoShardedBot asks GET /gateway/bot for its URL; a gateway proxy must win over that answer.
+        original = self.http.get_bot_gateway
+
+        async def get_bot_gateway(**kwargs: Any) -> Any:
+            shards, _url, limits = await original(**kwargs)
+            return shards, url, limits
+
+        self.http.get_bot_gateway = get_bot_gateway  # type: ignore[method-assign]
+
+    async def setup_hook(self) -> None:
+        for module, provider in EXTENSIONS:
+            if provider is not None and provider not in self.enabled_providers:
+                continue
+            await self.load_extension(module)
+            self.loaded_features.append(module.removeprefix("cogs."))
+        for module in self.extra_extensions:
+            await self.load_extension(module)
+        for name, key in PROVIDER_KEYS.items():
+            if name not in self.enabled_providers:
+                log.info("Provider %s is off (set %s to turn it on): its commands are not registered", name, key)
+        await self.sync_commands()
+        await self.jobs.start()
+
+    async def close(self) -> None:
+        # Stop starting new steps first; what is mid-flight finishes or is resumed after the restart.
+        if self.jobs.started:
+            await self.jobs.stop()
+        await super().close()
+
+    # Command sync: only when the tree changed, so restarts do not burn Discord's registration limits.
+
+    def _sync_target(self) -> discord.Object | None:
+        if self.settings.dev_guild_id is None:
+            return None
+        guild = discord.Object(id=self.settings.dev_guild_id)
+        self.tree.copy_global_to(guild=guild)
+        return guild
+
+    def tree_hash(self, guild: discord.Object | None) -> str:
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands(guild=guild)]
+        payload.sort(key=lambda c: (c.get("type", 1), c["name"]))
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+    async def sync_commands(self) -> bool:
+        """Sync the tree if the policy says so; returns whether a sync happened."""
+        policy = self.settings.command_sync
+        if policy is CommandSync.NEVER:
+            log.info("COMMAND_SYNC=never: not syncing application commands")
+            return False
+        guild = self._sync_target()
+        scope = "global" if guild is None else f"guild:{guild.id}"
+        current = self.tree_hash(guild)
+        if policy is CommandSync.AUTO and await self.command_sync_state.last_hash(scope) == current:
+            log.info("Application commands unchanged since the last sync (%s): not syncing", scope)
+            return False
+        synced = await self.tree.sync(guild=guild)
+        await self.command_sync_state.record(scope, current)
+        self.commands_synced = True
+        log.info("Synced %d application commands (%s)", len(synced), scope)
+        return True
+
+    async def on_ready(self) -> None:
+        assert self.user is not None
+        log.info("Connected as %s (%s) to %d servers", self.user, self.user.id, len(self.guilds))

@@ -1,0 +1,111 @@
+"""One task that wakes for the next due job: no sleeping task per job, no polling of jobs not yet due.
+
+The heap is only an index: every due time that matters after a restart is derivable from the database
+(recovery reschedules every unfinished job), so the scheduler keeps nothing a crash could lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+Runner = Callable[[str], Awaitable[None]]
+
+
+class Scheduler:
+    def __init__(self, run: Runner, *, clock: Callable[[], float] = time.time, max_parallel: int = 200) -> None:
+        self._run = run
+        self._clock = clock
+        self._heap: list[tuple[float, int, str]] = []
+        self._due: dict[str, float] = {}  # job id -> the due time that counts (older heap entries are stale)
+        self._running: set[str] = set()
+        self._again: set[str] = set()  # asked for while running: run once more right after
+        self._counter = itertools.count()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(max_parallel)
+        # Lag between due time and actual start, for the benchmark and /metrics.
+        self.lag_observer: Callable[[float], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._due)
+
+    def schedule(self, job_id: str, at: float | None = None) -> None:
+        """Run `job_id` at `at` (epoch seconds; None = now). A later call replaces an earlier one."""
+        at = self._clock() if at is None else at
+        if job_id in self._running and at <= self._clock():
+            self._again.add(job_id)
+            return
+        self._due[job_id] = at
+        heapq.heappush(self._heap, (at, next(self._counter), job_id))
+        if self._heap[0][2] == job_id:
+            self._wake.set()
+
+    def unschedule(self, job_id: str) -> None:
+        self._due.pop(job_id, None)
+        self._again.discard(job_id)
+
+    def is_scheduled(self, job_id: str) -> bool:
+        return job_id in self._due or job_id in self._running
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="easel-scheduler")
+
+    async def stop(self, grace: float = 5.0) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._tasks:
+            # Let running steps finish their current write; what they did not finish, recovery resumes.
+            _done, pending = await asyncio.wait(self._tasks, timeout=grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1.0)
+
+    async def _loop(self) -> None:
+        while True:
+            now = self._clock()
+            while self._heap and self._heap[0][0] <= now:
+                at, _, job_id = heapq.heappop(self._heap)
+                if self._due.get(job_id) != at:
+                    continue  # replaced or unscheduled
+                del self._due[job_id]
+                if job_id in self._running:
+                    self._again.add(job_id)
+                    continue
+                if self.lag_observer is not None:
+                    self.lag_observer(now - at)
+                self._running.add(job_id)
+                task = asyncio.create_task(self._step(job_id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            self._wake.clear()
+            timeout = (self._heap[0][0] - self._clock()) if self._heap else None
+            if timeout is not None and timeout <= 0:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _step(self, job_id: str) -> None:
+        try:
+            async with self._slots:
+                await self._run(job_id)
+        except Exception:
+            log.exception("Job step %s crashed", job_id)
+        finally:
+            self._running.discard(job_id)
+            if job_id in self._again:
+                self._again.discard(job_id)
+                self.schedule(job_id)

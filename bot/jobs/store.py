@@ -1,0 +1,173 @@
+"""Repository for jobs, their input files and their results. Sync functions run inside Database.write."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bot.jobs.model import ACTIVE, Delivery, InputRecord, Job, JobStatus, ResultRecord
+from bot.storage.database import Database
+
+_ACTIVE_SQL = ",".join(f"'{s.value}'" for s in ACTIVE)
+
+# Columns that may be set through update(); anything else is a programming error.
+_UPDATABLE = frozenset(
+    {
+        "status",
+        "provider_ref",
+        "progress",
+        "attempts",
+        "check_errors",
+        "next_check_at",
+        "error_kind",
+        "error",
+        "meta",
+        "result_text",
+        "delivery",
+        "delivery_attempts",
+        "result_channel_id",
+        "result_message_id",
+        "interaction_token",
+        "token_expires_at",
+        "status_edited_at",
+        "finished_at",
+        "started_at",
+        "user_id",
+        "params",
+    }
+)
+
+
+def _encode(key: str, value: Any) -> Any:
+    if key in ("provider_ref", "meta", "params"):
+        return json.dumps(value)
+    if isinstance(value, JobStatus | Delivery):
+        return value.value
+    return value
+
+
+class JobStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # Writes (compose inside Database.write)
+
+    @staticmethod
+    def insert(conn: sqlite3.Connection, job: dict[str, Any], inputs: Sequence[InputRecord]) -> None:
+        row = {k: _encode(k, v) for k, v in job.items()}
+        columns = ", ".join(row)
+        marks = ", ".join(f":{k}" for k in row)
+        conn.execute(f"INSERT INTO jobs ({columns}) VALUES ({marks})", row)
+        conn.executemany(
+            "INSERT INTO job_inputs (job_id, name, position, sha256, filename, content_type, size) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(job["id"], i.name, i.position, i.sha256, i.filename, i.content_type, i.size) for i in inputs],
+        )
+
+    @staticmethod
+    def update(
+        conn: sqlite3.Connection, job_id: str, *, when: Iterable[JobStatus] | None = None, **fields: Any
+    ) -> bool:
+        """Set fields; with `when`, only if the job is in one of those states (idempotent transitions)."""
+        unknown = set(fields) - _UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        fields["updated_at"] = time.time()
+        assignments = ", ".join(f"{k} = :{k}" for k in fields)
+        params = {k: _encode(k, v) for k, v in fields.items()}
+        params["_id"] = job_id
+        sql = f"UPDATE jobs SET {assignments} WHERE id = :_id"
+        if when is not None:
+            allowed = list(when)
+            sql += f" AND status IN ({', '.join(f':_s{i}' for i in range(len(allowed)))})"
+            params.update({f"_s{i}": s.value for i, s in enumerate(allowed)})
+        return conn.execute(sql, params).rowcount == 1
+
+    @staticmethod
+    def add_results(conn: sqlite3.Connection, job_id: str, results: Sequence[ResultRecord]) -> None:
+        conn.execute("DELETE FROM job_results WHERE job_id = ?", (job_id,))
+        conn.executemany(
+            "INSERT INTO job_results (job_id, position, filename, kind, content_type, size, path, label, send) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (job_id, r.position, r.filename, r.kind, r.content_type, r.size, r.path, r.label, int(r.send))
+                for r in results
+            ],
+        )
+
+    # Reads
+
+    async def get(self, job_id: str) -> Job | None:
+        row = await self.db.fetchone("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return Job.from_row(row) if row else None
+
+    @staticmethod
+    def get_in(conn: sqlite3.Connection, job_id: str) -> Job | None:
+        row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return Job.from_row(row) if row else None
+
+    async def active(self) -> list[Job]:
+        rows = await self.db.fetchall(f"SELECT * FROM jobs WHERE status IN ({_ACTIVE_SQL})")
+        return [Job.from_row(r) for r in rows]
+
+    async def awaiting_delivery(self) -> list[Job]:
+        rows = await self.db.fetchall("SELECT * FROM jobs WHERE delivery = 'pending'")
+        return [Job.from_row(r) for r in rows]
+
+    async def for_member(self, guild_id: int | None, user_id: int, limit: int = 10) -> list[Job]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM jobs WHERE guild_id IS ? AND user_id = ? ORDER BY created_at DESC LIMIT ?",
+            (guild_id, user_id, limit),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def active_for_member(self, guild_id: int | None, user_id: int) -> list[Job]:
+        rows = await self.db.fetchall(
+            f"SELECT * FROM jobs WHERE guild_id IS ? AND user_id = ? AND status IN ({_ACTIVE_SQL}) ORDER BY created_at",
+            (guild_id, user_id),
+        )
+        return [Job.from_row(r) for r in rows]
+
+    async def inputs(self, job_id: str) -> list[InputRecord]:
+        rows = await self.db.fetchall(
+            "SELECT name, position, sha256, filename, content_type, size FROM job_inputs "
+            "WHERE job_id = ? ORDER BY name, position",
+            (job_id,),
+        )
+        return [InputRecord(**dict(r)) for r in rows]
+
+    async def results(self, job_id: str) -> list[ResultRecord]:
+        rows = await self.db.fetchall(
+            "SELECT position, filename, kind, content_type, size, path, label, send FROM job_results "
+            "WHERE job_id = ? ORDER BY position",
+            (job_id,),
+        )
+        return [ResultRecord(**{**dict(r), "send": bool(r["send"])}) for r in rows]
+
+    async def sha_in_use(self, sha256: str) -> bool:
+        row = await self.db.fetchone(
+            f"SELECT 1 FROM job_inputs JOIN jobs ON jobs.id = job_inputs.job_id "
+            f"WHERE sha256 = ? AND jobs.status IN ({_ACTIVE_SQL}) LIMIT 1",
+            (sha256,),
+        )
+        return row is not None
+
+    async def queue_position(self, job: Job) -> int:
+        """1 for the next job to go, among queued jobs of the same provider and slot group."""
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND provider = ? AND slot_group IS ? "
+            "AND created_at <= ?",
+            (job.provider, job.slot_group, job.created_at),
+        )
+        return int(row[0]) if row else 1
+
+    async def count_occupying(self, provider: str, slot_group: str) -> int:
+        row = await self.db.fetchone(
+            "SELECT COUNT(*) FROM jobs WHERE provider = ? AND slot_group = ? "
+            "AND status IN ('submitting', 'submitted', 'running')",
+            (provider, slot_group),
+        )
+        return int(row[0]) if row else 0

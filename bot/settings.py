@@ -1,0 +1,168 @@
+"""Every setting Easel reads, with its environment name, default and validation.
+
+Built in `main()` (never at import time) so tests and tools can construct their own.
+The names are fixed: deployments and `.env.example` depend on them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class CommandSync(StrEnum):
+    AUTO = "auto"  # sync only when the command tree changed since the last sync
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+
+    # Discord
+    discord_token: SecretStr | None = None
+    discord_api_base_url: AnyHttpUrl = AnyHttpUrl("https://discord.com/api/v10")
+    discord_gateway_url: str | None = None
+    dev_guild_id: int | None = None
+    command_sync: CommandSync = CommandSync.AUTO
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: Annotated[list[int] | None, NoDecode] = None
+
+    # Storage and the bot's own web server
+    database_path: Path = Path("./data/easel.db")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    public_url: AnyHttpUrl | None = None
+
+    # Job engine: how often to poll, and each provider's limits (documented in .env.example)
+    poll_min_seconds: float = Field(default=3.0, gt=0)
+    poll_max_seconds: float = Field(default=60.0, gt=0)
+    mimpi_max_concurrent_models: int = Field(default=30, ge=1)
+    imagine_requests_per_minute: int = Field(default=50, ge=1)
+    provider_parallel_requests: int = Field(default=20, ge=1)
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    # Providers: a provider without a key is off.
+    mimpi_api_key: SecretStr | None = None
+    mimpi_base_url: AnyHttpUrl = AnyHttpUrl("https://www.mimpi.ai/api")
+    mimpi_signed_url_method: Literal["POST", "GET"] = "POST"
+    flair_api_key: SecretStr | None = None
+    flair_base_url: AnyHttpUrl | None = None
+    flair_auth_header: str = "API-Key"
+    mimipanda_api_token: SecretStr | None = None
+    mimipanda_base_url: AnyHttpUrl = AnyHttpUrl("https://mimi-panda.com/api/service")
+    imagine_api_key: SecretStr | None = None
+    imagine_base_url: AnyHttpUrl = AnyHttpUrl("https://api.vyro.ai/v2")
+
+    @field_validator(
+        "discord_token", "mimpi_api_key", "flair_api_key", "mimipanda_api_token", "imagine_api_key", mode="before"
+    )
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        # `FOO=` in a .env file means "not set", not "an empty secret".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "dev_guild_id", "shard_count", "public_url", "flair_base_url", "discord_gateway_url", mode="before"
+    )
+    @classmethod
+    def _blank_optional(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _parse_shard_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+            try:
+                return [int(part) for part in value.replace(" ", "").split(",") if part]
+            except ValueError as exc:
+                raise ValueError("must be a comma-separated list of shard numbers, e.g. 0,1") from exc
+        return value
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _gateway_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+    @model_validator(mode="after")
+    def _shards_consistent(self) -> Settings:
+        if self.shard_ids is not None:
+            if self.shard_count is None:
+                raise ValueError("SHARD_IDS needs SHARD_COUNT")
+            bad = [i for i in self.shard_ids if not 0 <= i < self.shard_count]
+            if bad:
+                raise ValueError(f"SHARD_IDS {bad} out of range for SHARD_COUNT={self.shard_count}")
+        return self
+
+    # Derived values
+
+    @property
+    def data_dir(self) -> Path:
+        return self.database_path.parent
+
+    @property
+    def api_base(self) -> str:
+        return str(self.discord_api_base_url).rstrip("/")
+
+    def provider_enabled(self) -> dict[str, bool]:
+        return {
+            "mimipanda": self.mimipanda_api_token is not None,
+            "mimpi": self.mimpi_api_key is not None,
+            "flair": self.flair_api_key is not None and self.flair_base_url is not None,
+            "imagine": self.imagine_api_key is not None,
+        }
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for the log redactor."""
+        values = [
+            self.discord_token,
+            self.mimpi_api_key,
+            self.flair_api_key,
+            self.mimipanda_api_token,
+            self.imagine_api_key,
+        ]
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+class SettingsError(Exception):
+    """Settings could not be loaded; `problems` holds one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment and `.env`; raise SettingsError with one readable line per problem."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "_".join(str(part) for part in error["loc"]).upper() or "settings"
+            message = error["msg"].removeprefix("Value error, ")
+            given = error.get("input")
+            shown = (
+                ""
+                if isinstance(given, dict) or "key" in name.lower() or "token" in name.lower()
+                else f" (got {given!r})"
+            )
+            problems.append(f"{name}: {message}{shown}")
+        raise SettingsError(problems) from None
