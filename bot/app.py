@@ -57,6 +57,7 @@ class EaselBot(commands.AutoShardedBot):
         adapters: dict[str, Adapter] | None = None,
         ledger: Ledger | None = None,
         extra_extensions: tuple[str, ...] = (),
+        provider_limits_override: dict[str, ProviderLimits] | None = None,
         **options: Any,
     ) -> None:
         # No privileged intent anywhere: slash commands, buttons and context menus bring what we need.
@@ -97,7 +98,7 @@ class EaselBot(commands.AutoShardedBot):
             files=FileStore(settings.data_dir),
             adapters=adapters or {},
             ledger=self.ledger,
-            limits_by_provider=provider_limits(settings),
+            limits_by_provider={**provider_limits(settings), **(provider_limits_override or {})},
             public_url=str(settings.public_url) if settings.public_url else None,
         )
         if settings.discord_gateway_url:

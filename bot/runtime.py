@@ -19,6 +19,7 @@ import httpx
 import yarl
 
 from bot.app import EaselBot
+from bot.providers.registry import build_adapters
 from bot.settings import Settings
 from bot.storage.database import Database
 from bot.version import VERSION
@@ -64,6 +65,8 @@ class Runtime:
             self.web = WebServer(host=self.settings.http_host, port=self.settings.http_port, db=self.db)
             await self.web.start()
             self._opened.append("web")
+            factory = self._bot_options.pop("adapter_factory", build_adapters)
+            self._bot_options.setdefault("adapters", factory(self.settings, self.http))
             self.bot = EaselBot(settings=self.settings, db=self.db, http_client=self.http, **self._bot_options)
             self.web.bot = self.bot
             self.web.callback_handler = self.bot.jobs.handle_callback

@@ -101,6 +101,7 @@ class ProviderLimits:
     min_poll_s: float = 3.0
     max_poll_s: float = 60.0
     parallel_requests: int = 20
+    retry_base_s: float = 2.0  # first backoff step after a failed request (doubles, with jitter)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class JobEngine:
         self.clock = clock
         self.deliverer = Deliverer(bot, files, clock=clock)
         self.scheduler = Scheduler(self._step, clock=clock)
+        self.scheduler.on_crash = lambda job_id, exc: bot.unexpected_errors.append((f"job {job_id}", exc))
         self._gates = {name: RateGate(self._limits(name).requests_per_minute) for name in adapters}
         self._parallel = {name: asyncio.Semaphore(self._limits(name).parallel_requests) for name in adapters}
         self._private_ok: dict[str, bool] = {}
@@ -348,7 +350,7 @@ class JobEngine:
         except (RateLimited, Transient) as exc:
             never_arrived = isinstance(exc, RateLimited) or not getattr(exc, "reached", True)
             if never_arrived and job.attempts < MAX_SUBMIT_ATTEMPTS:
-                delay = exc.retry_after if exc.retry_after is not None else backoff(job.attempts, base=2.0)
+                delay = exc.retry_after if exc.retry_after is not None else self._backoff(job, job.attempts)
                 log.info("Job %s: %s before the provider took it; retrying in %.1fs", job.id, exc.message, delay)
                 await self.db.write(
                     lambda c: JobStore.update(
@@ -408,6 +410,9 @@ class JobEngine:
         log.info("Job %s: found at %s after a restart", job.id, job.provider)
         await self._submitted(job, found)
 
+    def _backoff(self, job: Job, attempt: int) -> float:
+        return backoff(attempt, base=self._limits(job.provider).retry_base_s)
+
     def _poll_delay(self, job: Job, pending: Pending | None) -> float:
         lim = self._limits(job.provider)
         if pending is not None and pending.next_check is not None:
@@ -428,7 +433,7 @@ class JobEngine:
             delay = (
                 exc.retry_after
                 if exc.retry_after is not None
-                else self._poll_delay(job, None) + backoff(errors, base=2.0)
+                else self._poll_delay(job, None) + self._backoff(job, errors)
             )
             log.info("Job %s: status check failed (%s); again in %.1fs", job.id, exc.message, delay)
             await self.db.write(
@@ -520,7 +525,7 @@ class JobEngine:
             if errors > MAX_CHECK_ERRORS or not isinstance(exc, Transient | RateLimited):
                 await self._fail(job, exc.kind, f"the results could not be downloaded: {exc.message}")
                 return
-            delay = backoff(errors, base=2.0)
+            delay = self._backoff(job, errors)
             await self.db.write(lambda c: JobStore.update(c, job.id, check_errors=errors))
             self.scheduler.schedule(job.id, self.clock() + delay)
             return

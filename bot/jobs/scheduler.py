@@ -34,6 +34,7 @@ class Scheduler:
         self._slots = asyncio.Semaphore(max_parallel)
         # Lag between due time and actual start, for the benchmark and /metrics.
         self.lag_observer: Callable[[float], None] | None = None
+        self.on_crash: Callable[[str, BaseException], None] | None = None
 
     def __len__(self) -> int:
         return len(self._due)
@@ -102,8 +103,10 @@ class Scheduler:
         try:
             async with self._slots:
                 await self._run(job_id)
-        except Exception:
+        except Exception as exc:
             log.exception("Job step %s crashed", job_id)
+            if self.on_crash is not None:
+                self.on_crash(job_id, exc)
         finally:
             self._running.discard(job_id)
             if job_id in self._again:

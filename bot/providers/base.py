@@ -14,7 +14,12 @@ import abc
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import httpx
+
+    from bot.settings import Settings
 
 
 class ErrorKind(StrEnum):
@@ -170,6 +175,10 @@ class Adapter(abc.ABC):
     name: ClassVar[str]
     # Result URLs may point at private/loopback addresses only if the provider itself lives on one.
     base_url: str = ""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> Adapter:
+        raise NotImplementedError(f"{cls.__name__} cannot be built from settings")
 
     @abc.abstractmethod
     async def submit(self, job: JobContext) -> Submitted | Finished: ...

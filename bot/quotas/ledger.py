@@ -123,10 +123,11 @@ class QuotaLedger:
         False if the job was already refunded or committed, or never reserved. Credits from an allowance
         period that has since ended go back to that period, which changes nothing now.
         """
-        row = conn.execute(_REFUND_SQL, (int(self._clock()), reason, job_id)).fetchone()
-        if row is None:
+        # fetchall: run the statement to completion so nothing stays open inside the savepoint.
+        rows = conn.execute(_REFUND_SQL, (int(self._clock()), reason, job_id)).fetchall()
+        if not rows:
             return False
-        key, user_id, period_start, allowance_delta, bonus_delta = row
+        key, user_id, period_start, allowance_delta, bonus_delta = rows[0]
         # The RETURNING values are the refund's own deltas (positive).
         conn.execute(
             "UPDATE quota_members SET bonus = bonus + ?, "

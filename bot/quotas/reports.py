@@ -43,9 +43,9 @@ class UsageReport:
 # still counts where its credits were taken.
 _USAGE_SQL = """
 SELECT r.user_id,
-       COALESCE(SUM(CASE WHEN s.kind = 'commit' THEN -(r.allowance_delta + r.bonus_delta) END), 0),
+       COALESCE(SUM(CASE WHEN s.kind = 'commit' THEN -(r.allowance_delta + r.bonus_delta) END), 0) AS spent,
        COALESCE(SUM(CASE WHEN r.kind = 'reserve' AND s.kind IS NULL
-                         THEN -(r.allowance_delta + r.bonus_delta) END), 0),
+                         THEN -(r.allowance_delta + r.bonus_delta) END), 0) AS reserved,
        COALESCE(SUM(CASE WHEN s.kind = 'refund' THEN -(r.allowance_delta + r.bonus_delta) END), 0),
        COALESCE(SUM(CASE WHEN r.kind = 'grant' THEN r.bonus_delta END), 0),
        SUM(r.kind = 'reserve')
@@ -53,7 +53,7 @@ FROM quota_ledger r
 LEFT JOIN quota_ledger s ON r.kind = 'reserve' AND s.job_id = r.job_id AND s.kind IN ('commit', 'refund')
 WHERE r.guild_key = ? AND r.period_start = ? AND r.kind IN ('reserve', 'grant')
 GROUP BY r.user_id
-ORDER BY 2 + 3 DESC, r.user_id
+ORDER BY spent + reserved DESC, r.user_id
 """
 
 

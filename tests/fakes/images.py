@@ -13,9 +13,7 @@ def _colour(seed: str) -> tuple[int, int, int]:
     return digest[0], digest[1], digest[2]
 
 
-def render(
-    width: int = 256, height: int = 256, *, label: str = "easel", fmt: str = "PNG", mode: str = "RGB"
-) -> bytes:
+def render(width: int = 256, height: int = 256, *, label: str = "easel", fmt: str = "PNG", mode: str = "RGB") -> bytes:
     """An image with a coloured background (derived from `label`), a frame and the label written on it."""
     background = (*_colour(label), 255) if mode == "RGBA" else _colour(label)
     image = Image.new(mode, (width, height), background)  # type: ignore[arg-type]

@@ -142,9 +142,7 @@ def _build_color_table() -> list[tuple[str, str]]:
     for index, (prefix, saturation, value) in enumerate(shades):
         for name, hue in hues:
             r, g, b = colorsys.hsv_to_rgb(hue / 360, saturation, value)
-            table.append(
-                (f"{prefix} {name}".strip(), f"#{round(r * 255):02X}{round(g * 255):02X}{round(b * 255):02X}")
-            )
+            table.append((f"{prefix} {name}".strip(), f"#{round(r * 255):02X}{round(g * 255):02X}{round(b * 255):02X}"))
         if index == 0:
             table += [("Black", "#000000"), ("White", "#FFFFFF")]
     table += [("Light Grey", "#D3D3D3"), ("Silver", "#C0C0C0"), ("Grey", "#808080"), ("Charcoal", "#36454F")]
@@ -307,9 +305,7 @@ class FakeMimiPanda:
     async def start(self) -> None:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
         p = self.prefix
-        app.router.add_post(
-            p + "/{kind:coloring|pbn|ai/coloring|ai/image|image/upscale|image/filter}", self._create
-        )
+        app.router.add_post(p + "/{kind:coloring|pbn|ai/coloring|ai/image|image/upscale|image/filter}", self._create)
         app.router.add_get(p + "/item/{key}", self._item)
         app.router.add_get(p + "/item/{key}/pbn/download/{type}", self._pbn_download)
         app.router.add_get(p + "/item/{key}/pbn/colors/{type}", self._pbn_colors)
@@ -433,9 +429,7 @@ class FakeMimiPanda:
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
         route, path = self._classify(request.path)
-        record = RecordedRequest(
-            request.method, path, route, CIMultiDict(request.headers), dict(request.query)
-        )
+        record = RecordedRequest(request.method, path, route, CIMultiDict(request.headers), dict(request.query))
         if route in ("item", "extra", "file"):
             record.job_key = path.split("/")[1]
         request[RECORD] = record
@@ -575,9 +569,7 @@ class FakeMimiPanda:
         data, content_type, filename = _palette_file(job.key, job.colors, kind)
         return _attachment(data, content_type, filename)
 
-    async def _pbn_job(
-        self, request: web.Request, types: Iterable[str]
-    ) -> tuple[Job | None, web.Response | None]:
+    async def _pbn_job(self, request: web.Request, types: Iterable[str]) -> tuple[Job | None, web.Response | None]:
         job = self.jobs.get(request.match_info["key"])
         if job is None or job.kind != "pbn":
             return None, _error(404, "Not found")
@@ -669,9 +661,7 @@ class FakeMimiPanda:
         upload = image[0] if image else None
         markers = [params.get("prompt") or "", upload.filename if upload else ""]
         fail_with = (
-            self.failure_message
-            if self.fail_marker and any(self.fail_marker in text for text in markers)
-            else None
+            self.failure_message if self.fail_marker and any(self.fail_marker in text for text in markers) else None
         )
         created = _now()
         return Job(
@@ -690,9 +680,7 @@ class FakeMimiPanda:
             **extra,
         )
 
-    def _validate_pbn(
-        self, inp: _Input
-    ) -> tuple[tuple[UploadedFile, tuple[int, int]] | None, dict[str, Any]]:
+    def _validate_pbn(self, inp: _Input) -> tuple[tuple[UploadedFile, tuple[int, int]] | None, dict[str, Any]]:
         has_image = inp.has("image") or "image" in inp.files
         has_prompt = inp.has("prompt")
         if not has_image and not has_prompt:
@@ -763,9 +751,7 @@ class _Input:
     """Request fields from multipart, urlencoded or JSON; strings trimmed and "" treated as absent, as
     Laravel's TrimStrings and ConvertEmptyStringsToNull middleware do."""
 
-    def __init__(
-        self, data: Mapping[str, Any], files: dict[str, UploadedFile], error: str | None = None
-    ) -> None:
+    def __init__(self, data: Mapping[str, Any], files: dict[str, UploadedFile], error: str | None = None) -> None:
         self.data = data
         self.files = files
         self.error = error  # the body could not be parsed at all
@@ -1059,9 +1045,7 @@ def _ai_picture(width: int, height: int, seed: str, label: str) -> Image.Image:
     draw = ImageDraw.Draw(picture)
     for y in range(height):  # a vertical gradient, so the picture is not flat
         t = y / max(1, height - 1)
-        draw.line(
-            (0, y, width, y), fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True))
-        )
+        draw.line((0, y, width, y), fill=tuple(round(a + (b - a) * t) for a, b in zip(top, bottom, strict=True)))
     _shapes(draw, rnd, width, height, filled=True)
     draw.text((10, 10), label[:48], fill=(255, 255, 255), font=_font(16))
     return picture
@@ -1120,8 +1104,7 @@ def _pbn(job: Job) -> tuple[dict[str, tuple[str, bytes]], dict[str, bytes]]:
     paint, outline = ImageDraw.Draw(picture), ImageDraw.Draw(template)
     font = _font(max(9, min(width // cols, height // rows) // 3))
     svg = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}">',
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}">',
         f'<rect width="{width}" height="{height}" fill="#FFFFFF"/>',
     ]
     for index in range(rows * cols):
@@ -1224,9 +1207,7 @@ def _palette_bytes(kind: str, title: str, colors: list[dict[str, Any]]) -> bytes
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         if kind == "kpl":  # Krita: a zip whose first entry is the stored mimetype
-            archive.writestr(
-                zipfile.ZipInfo("mimetype"), "krita/x-colorset", compress_type=zipfile.ZIP_STORED
-            )
+            archive.writestr(zipfile.ZipInfo("mimetype"), "krita/x-colorset", compress_type=zipfile.ZIP_STORED)
             entries = "".join(_kpl_entry(c, r, g, b) for c, (r, g, b) in rgb)
             archive.writestr(
                 "colorset.xml",

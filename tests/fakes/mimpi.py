@@ -353,9 +353,7 @@ class FakeMimpi:
             with contextlib.suppress(ValueError):
                 parsed = json.loads(body)
         self.requests.append(
-            RecordedRequest(
-                request.method, request.path, dict(request.query), dict(request.headers), parsed, len(body)
-            )
+            RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers), parsed, len(body))
         )
         fault = self._take_fault(request.method, request.path)
         if fault is not None:
@@ -506,9 +504,7 @@ class FakeMimpi:
         if not is_test and self._active_models(key) >= self.max_concurrent_models:
             return _error(429, f"Too many concurrent models (limit {self.max_concurrent_models})")
 
-        model = FakeModelJob(
-            _new_id("cm"), key, callback_url, is_test, subject=subject, image_ids=list(image_ids)
-        )
+        model = FakeModelJob(_new_id("cm"), key, callback_url, is_test, subject=subject, image_ids=list(image_ids))
         self.models[model.id] = model
         self.used_image_ids.update(image_ids)
         self._begin(model, self.model_seconds)

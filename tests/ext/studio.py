@@ -1,0 +1,41 @@
+"""A test-only command that starts studio jobs in each execution style."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.app import EaselBot
+from bot.delivery import ButtonSpec
+
+PROVIDERS = {"sync": "studio_sync", "poll": "studio_poll", "callback": "studio_cb"}
+
+
+class Studio(commands.Cog):
+    def __init__(self, bot: EaselBot) -> None:
+        self.bot = bot
+        bot.jobs.deliverer.buttons_for["studio"] = [ButtonSpec("again", "Again", "🔁")]
+
+    @app_commands.command(name="studio", description="Render a test image (tests only)")
+    async def studio(
+        self,
+        interaction: discord.Interaction[EaselBot],
+        prompt: str,
+        style: Literal["sync", "poll", "callback"] = "poll",
+        size: app_commands.Range[int, 16, 2048] = 128,
+        count: app_commands.Range[int, 1, 12] = 1,
+    ) -> None:
+        await self.bot.jobs.create(
+            interaction,
+            feature="studio",
+            provider=PROVIDERS[style],
+            params={"prompt": prompt, "size": size, "count": count},
+            units=count,
+        )
+
+
+async def setup(bot: EaselBot) -> None:
+    await bot.add_cog(Studio(bot))
