@@ -12,11 +12,12 @@ import httpx
 from discord.ext import commands
 
 from bot.components import ComponentRouter
-from bot.jobs.engine import FreeLedger, JobEngine, Ledger, ProviderLimits
+from bot.jobs.engine import JobEngine, Ledger, ProviderLimits
 from bot.jobs.files import FileStore
 from bot.jobs.store import JobStore
 from bot.metrics import Metrics
 from bot.providers.base import Adapter
+from bot.quotas import QuotaLedger
 from bot.settings import CommandSync, Settings
 from bot.storage.database import Database
 from bot.storage.guilds import CommandSyncRepository, GuildRepository
@@ -91,7 +92,7 @@ class EaselBot(commands.AutoShardedBot):
         self.extra_extensions = extra_extensions
         self.components = ComponentRouter(self)
         self.add_listener(self.components.on_interaction, "on_interaction")
-        self.ledger = ledger or FreeLedger()
+        self.ledger = ledger if ledger is not None else QuotaLedger(db, settings.quota_policy())
         self.jobs = JobEngine(
             bot=self,
             store=JobStore(db),

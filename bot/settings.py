@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.quotas.policy import FEATURES, Period, QuotaPolicy
+
 
 class CommandSync(StrEnum):
     AUTO = "auto"  # sync only when the command tree changed since the last sync
@@ -44,6 +46,16 @@ class Settings(BaseSettings):
     mimpi_max_concurrent_models: int = Field(default=30, ge=1)
     imagine_requests_per_minute: int = Field(default=50, ge=1)
     provider_parallel_requests: int = Field(default=20, ge=1)
+
+    # Quotas: defaults for servers whose admins set nothing, and the policy for DMs (no admins there)
+    quota_server_allowance: int = Field(default=20, ge=0)
+    quota_server_period: Literal["daily", "weekly", "monthly"] = "daily"
+    quota_server_reset_hour: int = Field(default=0, ge=0, le=23)
+    quota_dm_allowance: int = Field(default=10, ge=0)
+    quota_dm_period: Literal["daily", "weekly", "monthly"] = "daily"
+    quota_dm_reset_hour: int = Field(default=0, ge=0, le=23)
+    quota_dm_budget: int | None = Field(default=None, ge=0)
+    quota_costs: dict[str, int] = Field(default_factory=dict)  # JSON, e.g. {"pbn": 5}
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -101,6 +113,16 @@ class Settings(BaseSettings):
             raise ValueError("must start with ws:// or wss://")
         return value
 
+    @field_validator("quota_costs")
+    @classmethod
+    def _known_features(cls, value: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(value) - FEATURES)
+        if unknown:
+            raise ValueError(f"unknown features {unknown}; known: {', '.join(sorted(FEATURES))}")
+        if any(v < 0 for v in value.values()):
+            raise ValueError("costs must not be negative")
+        return value
+
     @model_validator(mode="after")
     def _shards_consistent(self) -> Settings:
         if self.shard_ids is not None:
@@ -112,6 +134,18 @@ class Settings(BaseSettings):
         return self
 
     # Derived values
+
+    def quota_policy(self) -> QuotaPolicy:
+        return QuotaPolicy(
+            server_allowance=self.quota_server_allowance,
+            server_period=Period(self.quota_server_period),
+            server_reset_hour=self.quota_server_reset_hour,
+            dm_allowance=self.quota_dm_allowance,
+            dm_period=Period(self.quota_dm_period),
+            dm_reset_hour=self.quota_dm_reset_hour,
+            dm_budget=self.quota_dm_budget,
+            costs=self.quota_costs,
+        )
 
     @property
     def data_dir(self) -> Path:

@@ -365,3 +365,42 @@ async def test_a_full_provider_queues_jobs_and_shows_their_position(
     await emulator.wait_for(lambda: "2" in studio.jobs, timeout=5)
     await studio.finish("2")
     await second.wait_followup(lambda m: bool(m["attachments"]), timeout=5)
+
+
+async def test_quota_is_committed_on_success_and_refunded_once_on_failure(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio
+) -> None:
+    easel = await start(easel_factory, studio)
+    member = emulator.add_member("uma")
+
+    async def available() -> int:
+        return (await easel.bot.ledger.balance(emulator.guild_id, member.id, [])).available  # type: ignore[attr-defined]
+
+    start_credits = await available()
+    ix, _ = await run_job(emulator, member, style="poll", count=3)
+    await ix.wait_followup(lambda m: bool(m["attachments"]), timeout=5)
+    assert await available() == start_credits - 3
+    ix, job_id = await run_job(emulator, member, style="poll", prompt="FAILME", count=2)
+    notice = await ix.wait_followup(timeout=5)
+    assert "2 credits went back to you" in notice["content"]
+    assert await available() == start_credits - 3
+    # A duplicate signal for the finished job changes nothing.
+    job = await easel.bot.jobs.store.get(job_id)
+    assert job is not None
+    async with httpx.AsyncClient() as client:
+        again = await client.post(f"{easel.web_url}/callbacks/studio_poll/{job_id}/{job.callback_secret}")
+    assert again.status_code == 200
+    assert await available() == start_credits - 3
+
+
+async def test_not_enough_credits_is_refused_before_any_job_exists(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio
+) -> None:
+    easel = await start(easel_factory, studio, quota_server_allowance=2)
+    member = emulator.add_member("vic")
+    ix = await emulator.invoke("studio", {"prompt": "too many", "count": 3}, user=member)
+    body = await ix.response()
+    assert ix.ephemeral
+    assert "needs **3** and you have **2** left" in body["data"]["content"]
+    assert await easel.bot.jobs.store.for_member(emulator.guild_id, member.id) == []
+    assert studio.requests == []

@@ -17,7 +17,7 @@ PROVIDERS = {"sync": "studio_sync", "poll": "studio_poll", "callback": "studio_c
 class Studio(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
-        bot.jobs.deliverer.buttons_for["studio"] = [ButtonSpec("again", "Again", "🔁")]
+        bot.jobs.deliverer.buttons_for["ai_image"] = [ButtonSpec("again", "Again", "🔁")]
 
     @app_commands.command(name="studio", description="Render a test image (tests only)")
     async def studio(
@@ -30,7 +30,7 @@ class Studio(commands.Cog):
     ) -> None:
         await self.bot.jobs.create(
             interaction,
-            feature="studio",
+            feature="ai_image",  # charged as an AI image (1 credit each): the real ledger is exercised
             provider=PROVIDERS[style],
             params={"prompt": prompt, "size": size, "count": count},
             units=count,
