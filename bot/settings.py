@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     imagine_requests_per_minute: int = Field(default=50, ge=1)
     provider_parallel_requests: int = Field(default=20, ge=1)
 
+    # Portrait models (mimpi): photos in a training set
+    portrait_min_images: int = Field(default=10, ge=1)
+    portrait_recommended_images: int = Field(default=20, ge=1)
+    portrait_max_images: int = Field(default=40, ge=1)
+
     # Quotas: defaults for servers whose admins set nothing, and the policy for DMs (no admins there)
     quota_server_allowance: int = Field(default=20, ge=0)
     quota_server_period: Literal["daily", "weekly", "monthly"] = "daily"
