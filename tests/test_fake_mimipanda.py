@@ -130,9 +130,7 @@ async def test_coloring_page_is_black_lines_on_white(fake: FakeMimiPanda, client
 
 
 async def test_coloring_v1_defaults_to_for_adults(client: httpx.AsyncClient) -> None:
-    key = await create(
-        client, "coloring", files=upload(images.jpeg(), "a.jpg", "image/jpeg"), data={"version": "v1"}
-    )
+    key = await create(client, "coloring", files=upload(images.jpeg(), "a.jpg", "image/jpeg"), data={"version": "v1"})
     body = await wait_done(client, key)
     assert body["parameters"] == {"version": "v1", "type": "for_adults"}
 
@@ -217,9 +215,7 @@ async def test_upscale_beyond_the_render_budget_reports_the_real_size(
 
 async def test_filter_keeps_the_size_and_echoes_parameters(client: httpx.AsyncClient) -> None:
     data = {"filterType": "artistic", "strength": "0.7"}
-    key = await create(
-        client, "image/filter", files=upload(images.webp(120, 80), "x.webp", "image/webp"), data=data
-    )
+    key = await create(client, "image/filter", files=upload(images.webp(120, 80), "x.webp", "image/webp"), data=data)
     body = await wait_done(client, key)
     assert body["parameters"] == {"filterType": "artistic", "strength": 0.7}
     image, content_type = await fetch_image(body["images"][0])
@@ -305,9 +301,7 @@ async def test_pbn_downloads_and_palette_files(fake: FakeMimiPanda, client: http
     fake.finish(small)
     fake.finish(large)
 
-    downloads = {
-        kind: await client.get(f"item/{small}/pbn/download/{kind}") for kind in ("svg", "png", "pdf", "jpeg")
-    }
+    downloads = {kind: await client.get(f"item/{small}/pbn/download/{kind}") for kind in ("svg", "png", "pdf", "jpeg")}
     assert downloads["pdf"].content.startswith(b"%PDF")
     assert downloads["pdf"].headers["content-type"] == "application/pdf"
     assert downloads["svg"].content.startswith(b"<svg")
@@ -639,9 +633,7 @@ async def test_faults_can_target_a_route(fake: FakeMimiPanda, client: httpx.Asyn
     assert (await client.post("pbn", json={"prompt": PROMPT})).status_code == 500
 
 
-async def test_slow_answer_times_out_but_the_job_exists(
-    fake: FakeMimiPanda, client: httpx.AsyncClient
-) -> None:
+async def test_slow_answer_times_out_but_the_job_exists(fake: FakeMimiPanda, client: httpx.AsyncClient) -> None:
     fake.slow_next(2.0)
     with pytest.raises(httpx.ReadTimeout):
         await client.post("ai/image", json={"prompt": PROMPT, "aspectRatio": "1x1"}, timeout=0.2)

@@ -134,9 +134,7 @@ async def test_full_flow_upload_train_callback_prompt_and_download(
 ) -> None:
     ids = await upload(client, 3)
     assert set(fake.uploads) == set(ids)
-    created = await client.post(
-        "/model", json={"subject": "man", "callbackUrl": receiver.url, "imageIds": ids}
-    )
+    created = await client.post("/model", json={"subject": "man", "callbackUrl": receiver.url, "imageIds": ids})
     assert created.status_code == 200
     model = created.json()["data"]
     assert set(model) == {
@@ -323,9 +321,7 @@ async def test_unknown_ids_are_404(client: httpx.AsyncClient) -> None:
     assert (model.status_code, model.json()) == (404, {"error": "Model not found"})
     prompt = await client.get("/prompt/cp_missing")
     assert prompt.status_code == 404
-    for_missing_model = await client.post(
-        "/prompt", json={"prompt": "x", "modelId": "cm_missing", "imageCount": 1}
-    )
+    for_missing_model = await client.post("/prompt", json={"prompt": "x", "modelId": "cm_missing", "imageCount": 1})
     assert for_missing_model.status_code == 404
 
 
@@ -339,13 +335,11 @@ async def test_another_accounts_objects_are_invisible(fake: FakeMimpi, client: h
     )
     assert prompt.status_code == 404
     my_image = (await upload(client, 1))[0]
-    stolen = await client.post(
-        "/model", headers=bearer(OTHER), json={"subject": "man", "imageIds": [my_image]}
-    )
+    stolen = await client.post("/model", headers=bearer(OTHER), json={"subject": "man", "imageIds": [my_image]})
     assert stolen.json() == {"error": f"Image {my_image} not found"}
-    prompt_id = (
-        await client.post("/prompt", json={"prompt": "sks man", "modelId": mine, "imageCount": 1})
-    ).json()["data"]["id"]
+    prompt_id = (await client.post("/prompt", json={"prompt": "sks man", "modelId": mine, "imageCount": 1})).json()[
+        "data"
+    ]["id"]
     assert (await client.get(f"/prompt/{prompt_id}", headers=bearer(OTHER))).status_code == 404
 
 

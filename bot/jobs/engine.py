@@ -704,3 +704,25 @@ class JobEngine:
         refreshed = await self.store.get(job_id)
         assert refreshed is not None
         return refreshed
+
+    async def erase_member(self, guild_id: int | None, user_id: int) -> int:
+        """Forget a member's jobs here: running ones are cancelled (refunded), files deleted, prompts and
+        options wiped, and the rows anonymised so the server's history and totals stay right."""
+        for job in await self.store.active_for_member(guild_id, user_id):
+            await self.cancel(job.id, user_id=user_id)
+        jobs = await self.store.for_member(guild_id, user_id, limit=1_000_000)
+        for job in jobs:
+            await self.files.remove_results(job.id)
+            await self._release_inputs(job.id)
+
+        def anonymise(conn: sqlite3.Connection) -> int:
+            ids = [(job.id,) for job in jobs]
+            conn.executemany("DELETE FROM job_inputs WHERE job_id = ?", ids)
+            conn.executemany("DELETE FROM job_results WHERE job_id = ?", ids)
+            return conn.execute(
+                "UPDATE jobs SET user_id = NULL, params = '{}', meta = '{}', result_text = NULL, "
+                "interaction_token = NULL WHERE guild_id IS ? AND user_id = ?",
+                (guild_id, user_id),
+            ).rowcount
+
+        return await self.db.write(anonymise)
