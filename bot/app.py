@@ -21,7 +21,7 @@ from bot.quotas import QuotaLedger
 from bot.settings import CommandSync, Settings
 from bot.storage.database import Database
 from bot.storage.guilds import CommandSyncRepository, GuildRepository
-from bot.tree import EaselTree
+from bot.tree import AwaitingFirstResponse, EaselTree
 from cogs import EXTENSIONS
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class EaselBot(commands.AutoShardedBot):
         self.unexpected_errors: list[tuple[str, BaseException]] = []
         self.commands_synced = False
         self.extra_extensions = extra_extensions
+        self.awaiting_first_response = AwaitingFirstResponse()
         self.components = ComponentRouter(self)
         self.add_listener(self.components.on_interaction, "on_interaction")
         self.ledger = ledger if ledger is not None else QuotaLedger(db, settings.quota_policy())
@@ -102,6 +103,7 @@ class EaselBot(commands.AutoShardedBot):
             limits_by_provider={**provider_limits(settings), **(provider_limits_override or {})},
             public_url=str(settings.public_url) if settings.public_url else None,
         )
+        self.jobs.scheduler.interactive_pending = lambda: bool(self.awaiting_first_response)
         if settings.discord_gateway_url:
             self._force_gateway(settings.discord_gateway_url)
 

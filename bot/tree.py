@@ -21,11 +21,34 @@ _RECEIVED = "easel_received"  # key in Interaction.extras: monotonic time we fir
 _ANSWERED = "easel_answered"
 
 
+class AwaitingFirstResponse:
+    """Interactions received and not yet answered: while there are any, background work holds back."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[int, tuple[float, discord.Interaction[Any]]] = {}
+
+    def add(self, interaction: discord.Interaction[Any], at: float) -> None:
+        self._waiting[interaction.id] = (at, interaction)
+
+    def __bool__(self) -> bool:
+        now = time.monotonic()
+        for key, (at, interaction) in list(self._waiting.items()):
+            # Answered, or past Discord's deadline (nothing left to protect): forget it.
+            if interaction.response.is_done() or now - at > 3.0:
+                del self._waiting[key]
+        return bool(self._waiting)
+
+
 def mark_received(interaction: discord.Interaction[Any]) -> None:
-    interaction.extras.setdefault(_RECEIVED, time.monotonic())
+    if _RECEIVED in interaction.extras:
+        return
+    interaction.extras[_RECEIVED] = now = time.monotonic()
+    awaiting = getattr(interaction.client, "awaiting_first_response", None)
+    if awaiting is not None:
+        awaiting.add(interaction, now)
 
 
-def _record_first_response(interaction: discord.Interaction[Any]) -> None:
+def record_first_response(interaction: discord.Interaction[Any]) -> None:
     if interaction.extras.get(_ANSWERED):
         return
     interaction.extras[_ANSWERED] = True
@@ -41,7 +64,7 @@ async def defer(interaction: discord.Interaction[Any], *, ephemeral: bool = Fals
     if interaction.response.is_done():
         return
     await interaction.response.defer(ephemeral=ephemeral, thinking=thinking)
-    _record_first_response(interaction)
+    record_first_response(interaction)
 
 
 async def respond(
@@ -58,7 +81,7 @@ async def respond(
     """
     if not interaction.response.is_done():
         await interaction.response.send_message(content, ephemeral=ephemeral, **kwargs)
-        _record_first_response(interaction)
+        record_first_response(interaction)
         return None
     if interaction.is_expired():
         log.info("Not answering interaction %s: its token has expired", interaction.id)

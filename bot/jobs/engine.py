@@ -44,6 +44,7 @@ from bot.providers.base import (
     Transient,
 )
 from bot.providers.http import backoff
+from bot.tree import record_first_response
 
 if TYPE_CHECKING:
     from bot.app import EaselBot
@@ -249,10 +250,11 @@ class JobEngine:
             "parent_job": parent_job,
             "created_at": now,
             "updated_at": now,
+            "status_edited_at": now,  # the queued message below is the first status
             "delivery": Delivery.NONE.value,
         }
 
-        def write(conn: sqlite3.Connection) -> int:
+        def write(conn: sqlite3.Connection) -> tuple[Job, int]:
             credits = self.ledger.reserve_in(
                 conn,
                 guild_id=interaction.guild_id,
@@ -263,21 +265,18 @@ class JobEngine:
                 job_id=job_id,
             )
             JobStore.insert(conn, {**row, "credits": credits}, stored)
-            return credits
+            job = JobStore.get_in(conn, job_id)
+            assert job is not None
+            return job, JobStore.queue_position_in(conn, job)
 
-        await self.db.write(write)
-        job = await self.store.get(job_id)
-        assert job is not None
-        position = await self.store.queue_position(job)
+        # One hop to the database for all of it, then answer at once: the 3 s deadline is the member's.
+        job, position = await self.db.write(write)
         text = status_line(job, now, position=position)
         if not interaction.response.is_done():
             await interaction.response.send_message(text, ephemeral=True)
-            from bot.tree import _record_first_response
-
-            _record_first_response(interaction)
+            record_first_response(interaction)
         else:
             await interaction.edit_original_response(content=text)
-        await self.db.write(lambda c: JobStore.update(c, job_id, status_edited_at=self.clock()))
         self.scheduler.schedule(job_id)
         return job
 
@@ -394,7 +393,7 @@ class JobEngine:
         self.scheduler.schedule(job.id, next_at)
         refreshed = await self.store.get(job.id)
         if refreshed is not None:
-            await self._show_status(refreshed, force=True)
+            await self._show_status(refreshed)
 
     async def _recover_submission(self, job: Job, adapter: Adapter) -> None:
         """A crash left a create request in flight: find it at the provider, or stop without resending."""

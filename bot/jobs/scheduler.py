@@ -17,6 +17,8 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger(__name__)
 
 Runner = Callable[[str], Awaitable[None]]
+HOLD_STEP_S = 0.01
+MAX_HOLD_ROUNDS = 20  # never hold background work back for more than ~0.2 s at a time
 
 
 class Scheduler:
@@ -35,6 +37,9 @@ class Scheduler:
         # Lag between due time and actual start, for the benchmark and /metrics.
         self.lag_observer: Callable[[float], None] | None = None
         self.on_crash: Callable[[str, BaseException], None] | None = None
+        # Returns True while members wait for a first response: background steps then hold back briefly,
+        # because a member has a 3 s deadline and a provider poll does not.
+        self.interactive_pending: Callable[[], bool] | None = None
 
     def __len__(self) -> int:
         return len(self._due)
@@ -75,8 +80,16 @@ class Scheduler:
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
 
+    async def _yield_to_members(self) -> None:
+        for _ in range(MAX_HOLD_ROUNDS):
+            if self.interactive_pending is None or not self.interactive_pending():
+                return
+            await asyncio.sleep(HOLD_STEP_S)
+
     async def _loop(self) -> None:
         while True:
+            if self._heap and self._heap[0][0] <= self._clock():
+                await self._yield_to_members()
             now = self._clock()
             while self._heap and self._heap[0][0] <= now:
                 at, _, job_id = heapq.heappop(self._heap)

@@ -156,12 +156,16 @@ class JobStore:
         return row is not None
 
     async def queue_position(self, job: Job) -> int:
+        return await self.db.read(lambda c: JobStore.queue_position_in(c, job))
+
+    @staticmethod
+    def queue_position_in(conn: sqlite3.Connection, job: Job) -> int:
         """1 for the next job to go, among queued jobs of the same provider and slot group."""
-        row = await self.db.fetchone(
+        row = conn.execute(
             "SELECT COUNT(*) FROM jobs WHERE status = 'queued' AND provider = ? AND slot_group IS ? "
             "AND created_at <= ?",
             (job.provider, job.slot_group, job.created_at),
-        )
+        ).fetchone()
         return int(row[0]) if row else 1
 
     async def count_occupying(self, provider: str, slot_group: str) -> int:
