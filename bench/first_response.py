@@ -23,11 +23,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.jobs.engine import ProviderLimits  # noqa: E402
-from tests.emulator import DiscordEmulator  # noqa: E402
-from tests.fakes.studio import FakeStudio  # noqa: E402
-from tests.fakes.studio_adapters import CallbackStudio, PollStudio, SyncStudio  # noqa: E402
-from tests.harness import Easel, make_settings  # noqa: E402
+from bot.jobs.engine import ProviderLimits
+from tests.emulator import DiscordEmulator
+from tests.fakes.studio import FakeStudio
+from tests.fakes.studio_adapters import CallbackStudio, PollStudio, SyncStudio
+from tests.harness import Easel, make_settings
 
 
 def percentile(values: list[float], pct: float) -> float:
