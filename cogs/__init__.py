@@ -9,4 +9,8 @@ from __future__ import annotations
 EXTENSIONS: list[tuple[str, str | None]] = [
     ("cogs.about", None),
     ("cogs.jobs", None),
+    ("cogs.quota", None),
+    ("cogs.quota_admin", None),
+    ("cogs.mimipanda", "mimipanda"),
+    ("cogs.portraits", "mimpi"),
 ]
