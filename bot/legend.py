@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 ROWS_PER_COLUMN = 25
 ROW_HEIGHT = 30
-COLUMN_WIDTH = 330
+COLUMN_WIDTH = 350
 MARGIN = 16
 TITLE_HEIGHT = 40
 BACKGROUND = (255, 255, 255)
@@ -66,19 +66,19 @@ def _fit(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont | Image
 
 
 def render_legend(swatches: Sequence[Swatch], *, title: str = "Palette") -> bytes:
-    """A PNG: the title, then one row per colour (number, swatch, name, hex), in columns of 25."""
+    """A PNG: the title, then one row per colour (number, swatch, name, hex), in columns of at most 25."""
     count = max(1, len(swatches))
     columns = math.ceil(count / ROWS_PER_COLUMN)
-    rows = min(count, ROWS_PER_COLUMN)
+    rows = math.ceil(count / columns)  # balanced: 30 colours are two columns of 15
     width = MARGIN * 2 + columns * COLUMN_WIDTH
     height = MARGIN * 2 + TITLE_HEIGHT + rows * ROW_HEIGHT
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
     title_font, font, small = _font(22), _font(16), _font(13)
-    heading = f"{title} — {len(swatches)} colour{'s' if len(swatches) != 1 else ''}"
+    heading = f"{title}: {len(swatches)} colour{'s' if len(swatches) != 1 else ''}"
     draw.text((MARGIN, MARGIN), _fit(draw, heading, title_font, width - 2 * MARGIN), fill=INK, font=title_font)
     for index, swatch in enumerate(swatches):
-        column, row = divmod(index, ROWS_PER_COLUMN)
+        column, row = divmod(index, rows)
         x = MARGIN + column * COLUMN_WIDTH
         y = MARGIN + TITLE_HEIGHT + row * ROW_HEIGHT
         middle = y + ROW_HEIGHT // 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -65,6 +65,7 @@ AiFilterType = Literal[
     "painting-renaissance",
     "painting-retrofuturism",
 ]
+AI_FILTER_TYPES: tuple[str, ...] = get_args(AiFilterType)
 PBN_DOWNLOADS = ("svg", "pdf", "png", "jpeg")
 PBN_COLOR_FILES = ("csv", "gpl", "kpl", "swatches")
 
@@ -74,7 +75,7 @@ _FILTER_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 def clean_prompt(value: str) -> str:
     """The prompt as sent: trimmed, and within the API's 3-600 characters."""
-    text = " ".join(value.split())
+    text = value.strip()
     if len(text) < PROMPT_MIN:
         raise ValueError(f"the prompt needs at least {PROMPT_MIN} characters (not counting spaces at the ends)")
     if len(text) > PROMPT_MAX:
@@ -230,15 +231,13 @@ class PbnRequest(_Request):
             raise ValueError("give exactly one of an image and a prompt")
         if self.palette_colors is not None and self.palette is None:
             raise ValueError("palette colours need the palette they come from: set the palette id too")
-        if self.mix_palette and self.palette is None:
-            raise ValueError("mixing palette colours needs a palette: set the palette id too")
         return self
 
 
 class UpscaleRequest(_Request):
     """POST image/upscale (multipart, with `image`)."""
 
-    upscale: Literal[2, 4] = 2
+    upscale: Literal[2, 4]
 
 
 class FilterRequest(_Request):
