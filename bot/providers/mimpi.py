@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from bot.media import MediaError, contact_sheet_async, fit_within, to_jpeg
+from bot.media import MediaError, fit_within, to_jpeg
 from bot.providers.base import (
     Adapter,
     ErrorKind,
@@ -407,21 +407,8 @@ class MimpiAdapter(Adapter):
             "is_test": model.is_test,
             "training_images": len(model.image_urls) or len(job.inputs),
         }
-        files: list[ResultFile] = []
-        sheet = await self._training_sheet(job.inputs)
-        if sheet is not None:
-            files.append(ResultFile("training_set.jpg", data=sheet, label="The training photos"))
-        return Finished(files=files, meta=meta, text=text)
-
-    @staticmethod
-    async def _training_sheet(inputs: list[InputFile]) -> bytes | None:
-        """The photos the model learnt from, as one numbered contact sheet (None if they are gone)."""
-        try:
-            photos = await asyncio.to_thread(lambda: [i.read() for i in inputs if i.path.exists()])
-            return await contact_sheet_async(photos, thumb=128) if photos else None
-        except (OSError, ValueError) as exc:
-            log.info("mimpi: no contact sheet for the finished training (%s)", exc)
-            return None
+        # Text only: the training photos are the member's own, and the result is posted in the channel.
+        return Finished(files=[], meta=meta, text=text)
 
     # Generating
 
