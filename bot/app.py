@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -35,16 +37,17 @@ PROVIDER_KEYS = {
 
 
 def provider_limits(settings: Settings) -> dict[str, ProviderLimits]:
-    common = {
-        "min_poll_s": settings.poll_min_seconds,
-        "max_poll_s": settings.poll_max_seconds,
-        "parallel_requests": settings.provider_parallel_requests,
-    }
+    common = ProviderLimits(
+        min_poll_s=settings.poll_min_seconds,
+        max_poll_s=settings.poll_max_seconds,
+        parallel_requests=settings.provider_parallel_requests,
+    )
     return {
-        "mimipanda": ProviderLimits(**common),  # type: ignore[arg-type]
-        "mimpi": ProviderLimits(max_active={"models": settings.mimpi_max_concurrent_models}, **common),  # type: ignore[arg-type]
-        "flair": ProviderLimits(**common),  # type: ignore[arg-type]
-        "imagine": ProviderLimits(requests_per_minute=settings.imagine_requests_per_minute, **common),  # type: ignore[arg-type]
+        "*": common,  # any other provider (e.g. one added by an extension)
+        "mimipanda": common,
+        "mimpi": replace(common, max_active={"models": settings.mimpi_max_concurrent_models}),
+        "flair": common,
+        "imagine": replace(common, requests_per_minute=settings.imagine_requests_per_minute),
     }
 
 
@@ -91,6 +94,8 @@ class EaselBot(commands.AutoShardedBot):
         self.commands_synced = False
         self.extra_extensions = extra_extensions
         self.awaiting_first_response = AwaitingFirstResponse()
+        # Features that keep members' data outside jobs and the ledger register how to erase it (/forget-me).
+        self.member_data_erasers: list[Callable[[int | None, int], Awaitable[int]]] = []
         self.components = ComponentRouter(self)
         self.add_listener(self.components.on_interaction, "on_interaction")
         self.ledger = ledger if ledger is not None else QuotaLedger(db, settings.quota_policy())

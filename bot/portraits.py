@@ -348,9 +348,11 @@ class PortraitRepository:
             if row is None and in_job is None:
                 await self.files.remove_input(sha)
 
-    async def erase_member(self, guild_id: int, user_id: int) -> int:
+    async def erase_member(self, guild_id: int | None, user_id: int) -> int:
         """Forget a member's training sets and their photos here (their models are jobs: the job engine's
         erase covers them). Returns how many sets were removed."""
+        if guild_id is None:
+            return 0  # portraits are per server; there are no sets in DMs
         rows = await self.db.fetchall(
             "SELECT p.sha256 FROM portrait_photos p JOIN portrait_sets s ON s.id = p.set_id "
             "WHERE s.guild_id = ? AND s.user_id = ?",

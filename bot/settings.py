@@ -42,7 +42,7 @@ class Settings(BaseSettings):
 
     # Job engine: how often to poll, and each provider's limits (documented in .env.example)
     poll_min_seconds: float = Field(default=3.0, gt=0)
-    poll_max_seconds: float = Field(default=60.0, gt=0)
+    poll_max_seconds: float = Field(default=300.0, gt=0)
     mimpi_max_concurrent_models: int = Field(default=30, ge=1)
     imagine_requests_per_minute: int = Field(default=50, ge=1)
     provider_parallel_requests: int = Field(default=20, ge=1)

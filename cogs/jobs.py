@@ -111,6 +111,8 @@ class Jobs(commands.Cog):
         files: list[discord.File] = []
         if found.status is JobStatus.SUCCEEDED:
             for record in await self.bot.jobs.store.results(found.id):
+                if not record.send:
+                    continue  # extras (e.g. PBN SVG/PDF) are offered by their own buttons
                 path = self.bot.jobs.files.resolve(record.path)
                 if path.exists() and record.size <= interaction.filesize_limit and len(files) < 10:
                     files.append(discord.File(io.BytesIO(path.read_bytes()), filename=record.filename))

@@ -77,6 +77,12 @@ class Portraits(commands.Cog):
         adapter = bot.jobs.adapters.get(PROVIDER)
         if isinstance(adapter, MimpiAdapter):
             adapter.upload_log = self.repo  # uploads survive restarts: never uploaded or trained twice
+        # Photos of open sets live in the job input store too: finished jobs must not delete them.
+        bot.jobs.store.add_input_referrer(
+            "SELECT 1 FROM portrait_photos p JOIN portrait_sets s ON s.id = p.set_id "
+            "WHERE p.sha256 = ? AND s.status = 'open' LIMIT 1"
+        )
+        bot.member_data_erasers.append(self.repo.erase_member)
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
         self.add_menu = app_commands.ContextMenu(
             name=ADD_MENU_NAME,

@@ -198,6 +198,8 @@ class Quota(commands.Cog):
         guild_id, user_id = interaction.guild_id, interaction.user.id
         running = len(await self.bot.jobs.store.active_for_member(guild_id, user_id))
         jobs = await self.bot.jobs.erase_member(guild_id, user_id)
+        for erase in self.bot.member_data_erasers:  # e.g. portrait training sets and their photos
+            await erase(guild_id, user_id)
         entries = 0
         blocked = False
         if isinstance(self.bot.ledger, QuotaLedger):

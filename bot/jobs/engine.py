@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import random
 import secrets
 import sqlite3
 import time
@@ -100,7 +101,7 @@ class ProviderLimits:
     max_active: dict[str, int] = field(default_factory=dict)  # slot group -> jobs at the provider at once
     requests_per_minute: int | None = None
     min_poll_s: float = 3.0
-    max_poll_s: float = 60.0
+    max_poll_s: float = 300.0
     parallel_requests: int = 20
     retry_base_s: float = 2.0  # first backoff step after a failed request (doubles, with jitter)
 
@@ -164,7 +165,7 @@ class JobEngine:
         self.started = False
 
     def _limits(self, provider: str) -> ProviderLimits:
-        return self.limits.get(provider, ProviderLimits())
+        return self.limits.get(provider, self.limits.get("*", ProviderLimits()))
 
     # Life cycle
 
@@ -174,14 +175,13 @@ class JobEngine:
             self._private_ok[name] = bool(adapter.base_url) and await host_is_private(adapter.base_url)
         active = await self.store.active()
         now = self.clock()
-        spread = max(1.0, len(active) / 200)  # don't poll thousands of jobs in the same second
-        for index, job in enumerate(active):
-            if job.status is JobStatus.SUBMITTING:
-                self.scheduler.schedule(job.id, now)  # resolved by _recover_submission
-            elif job.status is JobStatus.QUEUED:
-                self.scheduler.schedule(job.id, now)
+        for job in active:
+            if job.status in (JobStatus.SUBMITTING, JobStatus.QUEUED):
+                self.scheduler.schedule(job.id, now)  # SUBMITTING is resolved by _recover_submission
             else:
-                self.scheduler.schedule(job.id, now + spread * index / max(1, len(active)))
+                # Spread the first checks over each job's own poll interval: after a restart with thousands
+                # of long jobs in flight, the provider sees the usual rate, not a stampede.
+                self.scheduler.schedule(job.id, now + random.uniform(0, min(60.0, self._poll_delay(job, None))))
         for job in await self.store.awaiting_delivery():
             self.scheduler.schedule(job.id, now)
         if active:
@@ -304,10 +304,11 @@ class JobEngine:
         else:
             await self._check(job, adapter)
 
-    async def _context(self, job: Job) -> JobContext:
+    async def _context(self, job: Job, *, with_inputs: bool = True) -> JobContext:
+        # Status checks never need the input files: skipping their lookup saves a database hop per poll.
+        records = await self.store.inputs(job.id) if with_inputs else []
         inputs = [
-            InputFile(r.name, self.files.input_path(r.sha256), r.filename, r.content_type, r.size)
-            for r in await self.store.inputs(job.id)
+            InputFile(r.name, self.files.input_path(r.sha256), r.filename, r.content_type, r.size) for r in records
         ]
         return JobContext(
             job.id,
@@ -400,6 +401,9 @@ class JobEngine:
         context = await self._context(job)
         try:
             found = await self._call(job, lambda: adapter.recover(context))
+        except RateLimited as exc:  # the lookup itself was refused: ask again later, still unresolved
+            self.scheduler.schedule(job.id, self.clock() + (exc.retry_after or self._backoff(job, job.attempts)))
+            return
         except ProviderError as exc:
             log.warning("Job %s: could not look it up at %s after a restart: %s", job.id, job.provider, exc)
             found = None
@@ -421,7 +425,7 @@ class JobEngine:
         return min(lim.max_poll_s, max(lim.min_poll_s, age * 0.1))
 
     async def _check(self, job: Job, adapter: Adapter) -> None:
-        context = await self._context(job)
+        context = await self._context(job, with_inputs=False)
         try:
             outcome = await self._call(job, lambda: adapter.check(context))
         except (RateLimited, Transient) as exc:

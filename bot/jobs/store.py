@@ -52,6 +52,7 @@ def _encode(key: str, value: Any) -> Any:
 class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._referrers: list[str] = []
 
     # Writes (compose inside Database.write)
 
@@ -147,13 +148,22 @@ class JobStore:
         )
         return [ResultRecord(**{**dict(r), "send": bool(r["send"])}) for r in rows]
 
+    def add_input_referrer(self, sql: str) -> None:
+        """Another table also keeps files of the input store (e.g. training sets): `sql` selects a row when
+        it still needs the file whose sha256 is its one parameter, so finished jobs do not delete it."""
+        self._referrers.append(sql)
+
     async def sha_in_use(self, sha256: str) -> bool:
-        row = await self.db.fetchone(
+        queries = [
             f"SELECT 1 FROM job_inputs JOIN jobs ON jobs.id = job_inputs.job_id "
             f"WHERE sha256 = ? AND jobs.status IN ({_ACTIVE_SQL}) LIMIT 1",
-            (sha256,),
-        )
-        return row is not None
+            *self._referrers,
+        ]
+
+        def used(conn: sqlite3.Connection) -> bool:
+            return any(conn.execute(sql, (sha256,)).fetchone() is not None for sql in queries)
+
+        return await self.db.read(used)
 
     async def queue_position(self, job: Job) -> int:
         return await self.db.read(lambda c: JobStore.queue_position_in(c, job))
