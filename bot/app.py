@@ -87,7 +87,9 @@ class EaselBot(commands.AutoShardedBot):
         self.metrics = Metrics()
         self.guild_configs = GuildRepository(db)
         self.command_sync_state = CommandSyncRepository(db)
-        self.enabled_providers = {name for name, on in settings.provider_enabled().items() if on}
+        # On: a key is set AND this version has its adapter (a key alone must not advertise a studio).
+        self.keyed_providers = {name for name, on in settings.provider_enabled().items() if on}
+        self.enabled_providers = {name for name in self.keyed_providers if name in (adapters or {})}
         self.loaded_features: list[str] = []
         # Unexpected errors answered by the tree, kept for the test harness (bounded by the process life).
         self.unexpected_errors: list[tuple[str, BaseException]] = []
@@ -136,7 +138,9 @@ class EaselBot(commands.AutoShardedBot):
         for module in self.extra_extensions:
             await self.load_extension(module)
         for name, key in PROVIDER_KEYS.items():
-            if name not in self.enabled_providers:
+            if name in self.keyed_providers and name not in self.enabled_providers:
+                log.warning("Provider %s has a key, but this version of Easel has no adapter for it yet: off", name)
+            elif name not in self.enabled_providers:
                 log.info("Provider %s is off (set %s to turn it on): its commands are not registered", name, key)
         await self.sync_commands()
         await self.jobs.start()

@@ -55,10 +55,13 @@ async def test_about_lists_studios_ephemerally(emulator: DiscordEmulator, easel:
 async def test_about_shows_a_provider_as_on_when_its_key_is_set(
     emulator: DiscordEmulator, easel_factory: EaselFactory
 ) -> None:
-    await easel_factory(imagine_api_key="vk-test")
+    # Real provider hosts are unreachable here (no DNS): starting must not depend on them.
+    await easel_factory(mimipanda_api_token="mp-key", imagine_api_key="vk-test")
     ix = await emulator.invoke("about", user=emulator.add_member("bob"))
     studios = next(f for f in (await ix.response())["data"]["embeds"][0]["fields"] if f["name"] == "Studios")
-    assert "✅ Imagine" in studios["value"]
+    assert "✅ Mimi Panda" in studios["value"]
+    assert "⛔ Imagine" in studios["value"], "a key without an adapter must not advertise the studio"
+    assert "coloring" in {c["name"] for c in emulator.commands}
 
 
 async def test_unexpected_error_becomes_a_polite_message_with_an_id(

@@ -171,8 +171,6 @@ class JobEngine:
 
     async def start(self) -> None:
         """Resume every unfinished job and every undelivered result, then run the scheduler."""
-        for name, adapter in self.adapters.items():
-            self._private_ok[name] = bool(adapter.base_url) and await host_is_private(adapter.base_url)
         active = await self.store.active()
         now = self.clock()
         for job in active:
@@ -181,7 +179,7 @@ class JobEngine:
             else:
                 # Spread the first checks over each job's own poll interval: after a restart with thousands
                 # of long jobs in flight, the provider sees the usual rate, not a stampede.
-                self.scheduler.schedule(job.id, now + random.uniform(0, min(60.0, self._poll_delay(job, None))))
+                self.scheduler.schedule(job.id, now + random.uniform(0, self._poll_delay(job, None)))
         for job in await self.store.awaiting_delivery():
             self.scheduler.schedule(job.id, now)
         if active:
@@ -492,6 +490,18 @@ class JobEngine:
         if await self.deliverer.edit_status(job, status_line(job, now, position=position)):
             await self.db.write(lambda c: JobStore.update(c, job.id, status_edited_at=now))
 
+    async def _provider_is_private(self, provider: str) -> bool:
+        """Whether the provider itself lives on a private/loopback address (then its result URLs may too).
+        Resolved on first use, not at start-up: a DNS hiccup must not stop the bot from starting."""
+        if provider not in self._private_ok:
+            adapter = self.adapters.get(provider)
+            try:
+                private = adapter is not None and bool(adapter.base_url) and await host_is_private(adapter.base_url)
+            except ProviderError:
+                return False  # unknown for now: refuse private targets this time, ask again next time
+            self._private_ok[provider] = private
+        return self._private_ok[provider]
+
     async def _download(self, job: Job, result: ResultFile) -> tuple[bytes, str, str]:
         """Bytes, kind and content type of one result, verified by content."""
         if result.data is not None:
@@ -502,7 +512,7 @@ class JobEngine:
                 self.bot.http_client,
                 result.url,
                 max_bytes=RESULT_MAX_BYTES,
-                allow_private=self._private_ok.get(job.provider, False),
+                allow_private=await self._provider_is_private(job.provider),
             )
         if result.kind == "file":
             return data, "file", "application/octet-stream"
