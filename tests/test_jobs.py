@@ -13,6 +13,7 @@ from PIL import Image
 from bot.jobs.engine import ProviderLimits
 from bot.jobs.model import Delivery, Job, JobStatus
 from bot.providers.base import Adapter
+from bot.providers.registry import build_adapters
 from bot.settings import Settings
 from tests.conftest import EaselFactory
 from tests.emulator import DiscordEmulator, Member
@@ -32,7 +33,8 @@ async def studio() -> AsyncIterator[FakeStudio]:
 
 def studio_factory(studio: FakeStudio, **kwargs: Any):  # type: ignore[no-untyped-def]
     def build(settings: Settings, client: httpx.AsyncClient) -> dict[str, Adapter]:
-        return {
+        # The studios beside whatever real providers the settings turn on, as in production.
+        return build_adapters(settings, client) | {
             cls.name: cls(client, studio.base_url, studio.token, **kwargs)
             for cls in (SyncStudio, PollStudio, CallbackStudio)
         }
