@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -91,8 +92,8 @@ class EaselBot(commands.AutoShardedBot):
         self.keyed_providers = {name for name, on in settings.provider_enabled().items() if on}
         self.enabled_providers = {name for name in self.keyed_providers if name in (adapters or {})}
         self.loaded_features: list[str] = []
-        # Unexpected errors answered by the tree, kept for the test harness (bounded by the process life).
-        self.unexpected_errors: list[tuple[str, BaseException]] = []
+        # The latest unexpected errors (bugs), for the test harness and debugging; bounded.
+        self.unexpected_errors: deque[tuple[str, BaseException]] = deque(maxlen=100)
         self.commands_synced = False
         self.extra_extensions = extra_extensions
         self.awaiting_first_response = AwaitingFirstResponse()

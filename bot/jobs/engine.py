@@ -162,6 +162,9 @@ class JobEngine:
         self._gates = {name: RateGate(self._limits(name).requests_per_minute) for name in adapters}
         self._parallel = {name: asyncio.Semaphore(self._limits(name).parallel_requests) for name in adapters}
         self._private_ok: dict[str, bool] = {}
+        # Jobs whose last poll changed nothing, as read then: the next poll skips re-reading the row. Only the
+        # engine writes jobs, and every engine write about a job drops its entry (see _forget_idle).
+        self._idle: dict[str, Job] = {}
         self.started = False
 
     def _limits(self, provider: str) -> ProviderLimits:
@@ -281,7 +284,7 @@ class JobEngine:
     # One step: whatever the job's state calls for
 
     async def _step(self, job_id: str) -> None:
-        job = await self.store.get(job_id)
+        job = self._idle.pop(job_id, None) or await self.store.get(job_id)
         if job is None:
             return
         if job.status.final:
@@ -367,14 +370,19 @@ class JobEngine:
         except ProviderError as exc:
             await self._fail(job, exc.kind, exc.message)
             return
-        except Exception:
-            log.exception("Job %s: the %s adapter crashed while submitting", job.id, job.provider)
-            await self._fail(job, ErrorKind.FAILED, "an internal error stopped this job")
+        except Exception as exc:  # noqa: BLE001 - a bug in an adapter must not kill the engine
+            await self._adapter_crashed(job, "submitting", exc)
             return
         if isinstance(outcome, Finished):
             await self._finish(job, adapter, outcome)
             return
         await self._submitted(job, outcome)
+
+    async def _adapter_crashed(self, job: Job, phase: str, exc: Exception) -> None:
+        """A bug, not a provider error: logged with its traceback, kept for the operator, job refunded."""
+        log.error("Job %s: the %s adapter crashed while %s", job.id, job.provider, phase, exc_info=exc)
+        self.bot.unexpected_errors.append((f"job {job.id} ({phase})", exc))
+        await self._fail(job, ErrorKind.FAILED, "an internal error stopped this job")
 
     async def _submitted(self, job: Job, outcome: Submitted) -> None:
         next_at = self.clock() + outcome.next_check
@@ -445,9 +453,8 @@ class JobEngine:
         except ProviderError as exc:
             await self._fail(job, exc.kind, exc.message)
             return
-        except Exception:
-            log.exception("Job %s: the %s adapter crashed while checking", job.id, job.provider)
-            await self._fail(job, ErrorKind.FAILED, "an internal error stopped this job")
+        except Exception as exc:  # noqa: BLE001 - a bug in an adapter must not kill the engine
+            await self._adapter_crashed(job, "checking", exc)
             return
         if isinstance(outcome, Finished):
             await self._finish(job, adapter, outcome)
@@ -477,6 +484,8 @@ class JobEngine:
             for key, value in changes.items():
                 setattr(job, {"provider_ref": "ref"}.get(key, key), value)
             await self._show_status(job)
+        else:
+            self._idle[job.id] = job
         self.scheduler.schedule(job.id, self.clock() + delay)
 
     async def _show_status(self, job: Job, *, force: bool = False) -> None:
@@ -523,6 +532,7 @@ class JobEngine:
         return data, info.kind, info.mime
 
     async def _finish(self, job: Job, adapter: Adapter, finished: Finished) -> None:
+        self._forget_idle(job.id)
         records: list[ResultRecord] = []
         try:
             for position, result in enumerate(finished.files):
@@ -569,14 +579,25 @@ class JobEngine:
             self.bot.metrics.jobs.labels(job.provider, job.feature, "succeeded").inc()
             await self._after_final(job)
 
+    def _forget_idle(self, job_id: str) -> None:
+        self._idle.pop(job_id, None)
+
     async def _fail(
         self, job: Job, kind: ErrorKind, detail: str, status: JobStatus = JobStatus.FAILED, *, notify: bool = True
     ) -> None:
+        self._forget_idle(job.id)
         message = USER_MESSAGES.get(kind, USER_MESSAGES[ErrorKind.FAILED])
         if (
             detail
             and detail != message
-            and kind in (ErrorKind.INVALID_INPUT, ErrorKind.CONTENT_POLICY, ErrorKind.FAILED, ErrorKind.NOT_FOUND)
+            and kind
+            in (
+                ErrorKind.INVALID_INPUT,
+                ErrorKind.CONTENT_POLICY,
+                ErrorKind.FAILED,
+                ErrorKind.NOT_FOUND,
+                ErrorKind.OUT_OF_CREDITS,  # e.g. mimpi: "add a payment card" tells the admin what to do
+            )
         ):
             message = f"{message}: {detail}"
         now = self.clock()
