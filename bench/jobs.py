@@ -158,7 +158,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--warmup", type=float, default=10.0, help="seconds before measuring")
+    parser.add_argument(
+        "--warmup", type=float, default=310.0, help="seconds before measuring: one poll cycle, to reach steady state"
+    )
     parser.add_argument("--age", type=float, default=3600.0, help="how old the in-flight jobs are (s)")
     parser.add_argument("--offline", action="store_true", help="no HTTP: measure the engine's own cost per poll")
     ns = parser.parse_args()

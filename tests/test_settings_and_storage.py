@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.logs import RedactingFilter, redactor
 from bot.settings import SettingsError, load_settings
 from bot.storage.database import Database, DatabaseTooNew, Migration, bundled_migrations
+from tests.emulator import DiscordEmulator
+from tests.harness import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -177,3 +181,47 @@ def test_secrets_are_redacted_from_logs(caplog: pytest.LogCaptureFixture) -> Non
     assert "vk-abcdef" not in text
     assert "aW50ZXJhY3Rpb246dG9rZW4" not in text
     assert text.count("[redacted]") == 3
+
+
+async def test_python_m_bot_serves_commands_and_stops_cleanly_on_sigterm(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    """The real entry point, as a deployment runs it: a separate process against the emulator."""
+    port = free_port()
+    env = clean_env(
+        PYTHONPATH=str(ROOT),
+        DISCORD_TOKEN=emulator.bot_token,
+        DISCORD_API_BASE_URL=emulator.api_base,
+        DISCORD_GATEWAY_URL=emulator.gateway_url,
+        DATABASE_PATH=str(tmp_path / "data" / "easel.db"),
+        HTTP_PORT=str(port),
+        LOG_LEVEL="INFO",
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the bot process never became healthy")
+        ix = await emulator.invoke("about", user=emulator.add_member("zed"))
+        assert (await ix.response())["data"]["embeds"][0]["title"].startswith("Easel")
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), timeout=20)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    assert process.stderr is not None
+    log = (await process.stderr.read()).decode()
+    assert code == 0, log
+    assert "Shutting down" in log
+    assert emulator.bot_token not in log
+    assert (tmp_path / "data" / "easel.db").exists()
