@@ -465,3 +465,32 @@ async def _status(easel: Easel, job_id: str, status: JobStatus, *, delivered: bo
     if job is None or job.status is not status:
         return False
     return job.delivery is Delivery.DELIVERED if delivered else True
+
+
+async def test_photos_an_open_set_still_needs_survive_a_finished_training_and_forget_me_erases_sets(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, fake: FakeMimpi
+) -> None:
+    easel = await start(easel_factory, fake)
+    repo: PortraitRepository = easel.bot.get_cog("Portraits").repo  # type: ignore[union-attr]
+    ann, bob = emulator.add_member("ann"), emulator.add_member("bob")
+    await make_set(emulator, ann, 3)
+    await run(emulator, "portrait new", bob, subject="man")
+    await add(emulator, bob, *(photo("ann", n) for n in range(3)))  # the very same pictures
+    bob_set = await repo.open_set(emulator.guild_id, bob.id)
+    assert bob_set is not None
+    bob_paths = [easel.bot.jobs.files.input_path(p.sha256) for p in await repo.photos(bob_set.id)]
+    ix, job_id = await train(emulator, ann)
+    await ready(emulator, ix, job_id)
+    await eventually(lambda: _status(easel, job_id, JobStatus.SUCCEEDED, delivered=True))
+    assert all(p.exists() for p in bob_paths), "ann's finished job must not delete photos bob's open set uses"
+
+    ask = await emulator.invoke("forget-me", user=bob)
+    question = await answer(ask)
+    press = await emulator.press_button(question, f"eq:forget:{bob.id}", user=bob)
+    await press.response()
+
+    async def erased() -> bool:
+        return await repo.open_set(emulator.guild_id, bob.id) is None
+
+    await eventually(erased)
+    assert not any(p.exists() for p in bob_paths)
