@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import resource
 import secrets
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -39,7 +38,7 @@ from bot.providers.http import ProviderHTTP  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from bot.storage.database import Database  # noqa: E402
 from tests.emulator import DiscordEmulator  # noqa: E402
-from tests.harness import Easel, make_settings  # noqa: E402
+from tests.harness import Easel, free_port, make_settings  # noqa: E402
 
 
 class BenchAdapter(Adapter):
@@ -61,12 +60,6 @@ class BenchAdapter(Adapter):
 
     def deadline(self, feature: str) -> float:
         return 24 * 3600
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def seed(path: Path, count: int, age: float) -> None:

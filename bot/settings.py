@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.quotas.policy import FEATURES, Period, QuotaPolicy
+from bot.quotas.policy import Period, QuotaPolicy
 
 
 class CommandSync(StrEnum):
@@ -121,11 +121,11 @@ class Settings(BaseSettings):
     @field_validator("quota_costs")
     @classmethod
     def _known_features(cls, value: dict[str, int]) -> dict[str, int]:
-        unknown = sorted(set(value) - FEATURES)
-        if unknown:
-            raise ValueError(f"unknown features {unknown}; known: {', '.join(sorted(FEATURES))}")
-        if any(v < 0 for v in value.values()):
-            raise ValueError("costs must not be negative")
+        # QuotaPolicy owns the rules for costs (known features, not negative); ask it instead of repeating them.
+        try:
+            QuotaPolicy(costs=value)
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"].removeprefix("Value error, ")) from None
         return value
 
     @model_validator(mode="after")

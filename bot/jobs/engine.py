@@ -626,13 +626,13 @@ class JobEngine:
     async def _expire(self, job: Job, adapter: Adapter) -> None:
         if job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             try:
-                await self._call(job, lambda: adapter.cancel(self._context_sync(job)))
+                await self._call(job, lambda: self._cancel_at_provider(job, adapter))
             except ProviderError as exc:
                 log.info("Job %s: cancel at the provider failed: %s", job.id, exc)
         await self._fail(job, ErrorKind.TIMED_OUT, "", status=JobStatus.EXPIRED)
 
-    def _context_sync(self, job: Job) -> JobContext:
-        return JobContext(job.id, job.feature, job.params, job.ref, [], None, job.attempts)
+    async def _cancel_at_provider(self, job: Job, adapter: Adapter) -> bool:
+        return await adapter.cancel(await self._context(job, with_inputs=False))
 
     async def _after_final(self, job: Job) -> None:
         self.scheduler.unschedule(job.id)
@@ -728,7 +728,7 @@ class JobEngine:
         adapter = self.adapters.get(job.provider)
         if adapter is not None and job.status in (JobStatus.SUBMITTED, JobStatus.RUNNING):
             try:
-                stopped = await self._call(job, lambda: adapter.cancel(self._context_sync(job)))
+                stopped = await self._call(job, lambda: self._cancel_at_provider(job, adapter))
             except ProviderError as exc:
                 log.info("Job %s: provider cancel failed: %s", job.id, exc)
                 stopped = False

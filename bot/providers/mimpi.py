@@ -376,17 +376,21 @@ class MimpiAdapter(Adapter):
             ref={"model_id": model.id, "image_ids": image_ids, "is_test": model.is_test}, next_check=next_check
         )
 
-    async def _model_outcome(self, job: JobContext, model: Model) -> Pending | Finished | Failed:
-        if model.status == "PENDING":
+    def _unfinished(self, job: JobContext, item: Model | Prompt, what: str) -> Pending | Failed | None:
+        """Models and prompts share one lifecycle: Pending or Failed while not COMPLETED, else None."""
+        if item.status == "PENDING":
             return Pending(running=False, next_check=self._next_check(job))
-        if model.status == "RUNNING":
-            return Pending(progress=_percent(model.progress), next_check=self._next_check(job))
-        if model.status == "FAILED":
-            return Failed(ErrorKind.FAILED, model.failed_message or "the training failed")
-        if model.status != "COMPLETED":
-            log.warning("mimpi model %s: unknown status %r; still waiting", model.id, model.status[:40])
+        if item.status == "RUNNING":
+            return Pending(progress=_percent(item.progress), next_check=self._next_check(job))
+        if item.status == "FAILED":
+            return Failed(ErrorKind.FAILED, item.failed_message or f"the {what} failed")
+        if item.status != "COMPLETED":
+            log.warning("mimpi %s %s: unknown status %r; still waiting", what, item.id, item.status[:40])
             return Pending(next_check=self._next_check(job))
-        return await self._trained(job, model)
+        return None
+
+    async def _model_outcome(self, job: JobContext, model: Model) -> Pending | Finished | Failed:
+        return self._unfinished(job, model, "training") or await self._trained(job, model)
 
     async def _trained(self, job: JobContext, model: Model) -> Finished:
         created = _epoch(model.created_at)
@@ -430,15 +434,9 @@ class MimpiAdapter(Adapter):
         )
 
     def _prompt_outcome(self, job: JobContext, prompt: Prompt) -> Pending | Finished | Failed:
-        if prompt.status == "PENDING":
-            return Pending(running=False, next_check=self._next_check(job))
-        if prompt.status == "RUNNING":
-            return Pending(progress=_percent(prompt.progress), next_check=self._next_check(job))
-        if prompt.status == "FAILED":
-            return Failed(ErrorKind.FAILED, prompt.failed_message or "the image generation failed")
-        if prompt.status != "COMPLETED":
-            log.warning("mimpi prompt %s: unknown status %r; still waiting", prompt.id, prompt.status[:40])
-            return Pending(next_check=self._next_check(job))
+        unfinished = self._unfinished(job, prompt, "image generation")
+        if unfinished is not None:
+            return unfinished
         files = [
             ResultFile(f"portrait_{n + 1}.jpg", url=url, label=f"Portrait {n + 1}")
             for n, url in enumerate(prompt.generated_images)
