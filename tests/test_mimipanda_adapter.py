@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import ssl
 import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from bot.http_client import build_http_client
 from bot.providers.base import (
     AuthenticationFailed,
     ContentPolicy,
@@ -46,7 +46,6 @@ from tests.fakes import images
 from tests.fakes.mimipanda import CONTENT_POLICY_ERROR, NAMED_COLORS, QUOTA_ERROR, FakeMimiPanda
 
 TOKEN = "mp-adapter-token"
-TLS = ssl.create_default_context()  # one SSL context for all clients: building one costs ~35 ms
 
 
 @pytest.fixture
@@ -60,7 +59,7 @@ async def fake() -> AsyncIterator[FakeMimiPanda]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=10, verify=TLS) as http:
+    async with build_http_client() as http:  # the client production uses
         yield http
 
 

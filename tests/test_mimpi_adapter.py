@@ -13,6 +13,7 @@ import httpx
 import pytest
 from PIL import Image
 
+from bot.http_client import build_http_client
 from bot.providers.base import (
     AuthenticationFailed,
     ErrorKind,
@@ -48,7 +49,7 @@ async def fake() -> AsyncIterator[FakeMimpi]:
 
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with build_http_client() as http:  # the client production uses
         yield http
 
 

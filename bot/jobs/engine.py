@@ -183,6 +183,7 @@ class JobEngine:
                 # Spread the first checks over each job's own poll interval: after a restart with thousands
                 # of long jobs in flight, the provider sees the usual rate, not a stampede.
                 self.scheduler.schedule(job.id, now + random.uniform(0, self._poll_delay(job, None)))
+                self._idle[job.id] = job  # just read: the first poll needs no second read
         for job in await self.store.awaiting_delivery():
             self.scheduler.schedule(job.id, now)
         if active:
