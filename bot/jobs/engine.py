@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 MAX_SUBMIT_ATTEMPTS = 5  # creates refused before reaching the provider (connect errors, 429)
 MAX_CHECK_ERRORS = 8  # consecutive failed status checks before giving up
 MAX_DELIVERY_ATTEMPTS = 8
+# Polls this far apart may run in the scheduler's 0.5 s batches (at most a tenth of their interval late).
+COALESCE_MIN_DELAY_S = 5.0
 RESULT_MAX_BYTES = 100 * 1024 * 1024
 JOB_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o/1/l/i: ids are read and typed by people
 
@@ -182,7 +184,8 @@ class JobEngine:
             else:
                 # Spread the first checks over each job's own poll interval: after a restart with thousands
                 # of long jobs in flight, the provider sees the usual rate, not a stampede.
-                self.scheduler.schedule(job.id, now + random.uniform(0, self._poll_delay(job, None)))
+                delay = random.uniform(0, self._poll_delay(job, None))
+                self.scheduler.schedule(job.id, now + delay, coalesce=delay >= COALESCE_MIN_DELAY_S)
                 self._idle[job.id] = job  # just read: the first poll needs no second read
         for job in await self.store.awaiting_delivery():
             self.scheduler.schedule(job.id, now)
@@ -487,7 +490,7 @@ class JobEngine:
             await self._show_status(job)
         else:
             self._idle[job.id] = job
-        self.scheduler.schedule(job.id, self.clock() + delay)
+        self.scheduler.schedule(job.id, self.clock() + delay, coalesce=delay >= COALESCE_MIN_DELAY_S)
 
     async def _show_status(self, job: Job, *, force: bool = False) -> None:
         """Edit the member's status message, at most every few seconds, never with a dead token."""

@@ -2,6 +2,11 @@
 
 The heap is only an index: every due time that matters after a restart is derivable from the database
 (recovery reschedules every unfinished job), so the scheduler keeps nothing a crash could lose.
+
+Background polls may be coalesced: their due time is rounded up to a 0.5 s grid, so the polls of thousands
+of long jobs run in batches a couple of times a second instead of one wake-up (and one lone request) each.
+A poll due every few minutes does not mind running up to half a second late; member-facing steps are never
+coalesced.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -19,6 +25,7 @@ log = logging.getLogger(__name__)
 Runner = Callable[[str], Awaitable[None]]
 HOLD_STEP_S = 0.01
 MAX_HOLD_ROUNDS = 20  # never hold background work back for more than ~0.2 s at a time
+COALESCE_GRID_S = 0.5
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -30,8 +37,9 @@ class Scheduler:
     def __init__(self, run: Runner, *, clock: Callable[[], float] = time.time, max_parallel: int = 200) -> None:
         self._run = run
         self._clock = clock
-        self._heap: list[tuple[float, int, str]] = []
-        self._due: dict[str, float] = {}  # job id -> the due time that counts (older heap entries are stale)
+        # (when to run, tie-break, job id, when it was asked for): the last two differ for coalesced entries
+        self._heap: list[tuple[float, int, str, float]] = []
+        self._due: dict[str, float] = {}  # job id -> the run time that counts (older heap entries are stale)
         self._running: set[str] = set()
         self._again: set[str] = set()  # asked for while running: run once more right after
         self._counter = itertools.count()
@@ -49,14 +57,16 @@ class Scheduler:
     def __len__(self) -> int:
         return len(self._due)
 
-    def schedule(self, job_id: str, at: float | None = None) -> None:
-        """Run `job_id` at `at` (epoch seconds; None = now). A later call replaces an earlier one."""
+    def schedule(self, job_id: str, at: float | None = None, *, coalesce: bool = False) -> None:
+        """Run `job_id` at `at` (epoch seconds; None = now), or with `coalesce` at the next grid tick from
+        then, together with the other polls due in the same tick. A later call replaces an earlier one."""
         at = self._clock() if at is None else at
         if job_id in self._running and at <= self._clock():
             self._again.add(job_id)
             return
-        self._due[job_id] = at
-        heapq.heappush(self._heap, (at, next(self._counter), job_id))
+        run_at = math.ceil(at / COALESCE_GRID_S) * COALESCE_GRID_S if coalesce else at
+        self._due[job_id] = run_at
+        heapq.heappush(self._heap, (run_at, next(self._counter), job_id, at))
         if self._heap[0][2] == job_id and self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
 
@@ -97,15 +107,15 @@ class Scheduler:
                 await self._yield_to_members()
             now = self._clock()
             while self._heap and self._heap[0][0] <= now:
-                at, _, job_id = heapq.heappop(self._heap)
-                if self._due.get(job_id) != at:
+                run_at, _, job_id, asked = heapq.heappop(self._heap)
+                if self._due.get(job_id) != run_at:
                     continue  # replaced or unscheduled
                 del self._due[job_id]
                 if job_id in self._running:
                     self._again.add(job_id)
                     continue
                 if self.lag_observer is not None:
-                    self.lag_observer(now - at)
+                    self.lag_observer(now - asked)  # from the time asked for: coalescing delay counts as lag
                 self._running.add(job_id)
                 task = asyncio.create_task(self._step(job_id))
                 self._tasks.add(task)
