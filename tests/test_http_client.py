@@ -220,3 +220,33 @@ async def test_a_connection_lost_after_sending_a_create_is_never_retried(client:
     finally:
         raw.close()
         await raw.wait_closed()
+
+
+async def test_the_admins_proxy_settings_are_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head.split(b"\r\n")[0])
+        body = b'{"via": "proxy"}'
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    raw = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = raw.sockets[0].getsockname()[1]
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("NO_PROXY", "direct.invalid")
+    try:
+        async with build_http_client() as client:
+            answer = await client.get("http://provider.invalid/v1/jobs/7")
+            assert answer.json() == {"via": "proxy"}
+            assert seen == [b"GET http://provider.invalid/v1/jobs/7 HTTP/1.1"]
+            with pytest.raises(httpx.ConnectError):  # NO_PROXY: straight to a name that does not resolve
+                await client.get("http://direct.invalid/v1/jobs/7")
+            assert len(seen) == 1
+    finally:
+        raw.close()
+        await raw.wait_closed()
