@@ -6,14 +6,17 @@ the requester; then a DM; else the job is marked undeliverable and `/jobs` still
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import io
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+import aiohttp
 import discord
 
 from bot import limits
@@ -24,7 +27,7 @@ from bot.media import describe_size, fit_within_async
 if TYPE_CHECKING:
     from bot.app import EaselBot
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 BUTTON_PREFIX = "ej"  # custom_id = "ej:<action>:<job id>[:<arg>]", resolved from the database
 
@@ -55,9 +58,31 @@ class Outcome:
     delivered: bool
     retry: bool = False  # a passing Discord error: try again later
     route: Route | None = None
-    channel_id: int | None = None
-    message_id: int | None = None
-    notes: list[str] = field(default_factory=list)
+
+
+class RouteClosed(Exception):
+    """This route cannot reach the member (for a reason Discord did not give)."""
+
+
+class PartLog(Protocol):
+    """Where the engine records delivery progress, around each part posted."""
+
+    async def sending(self, index: int, route: Route) -> None: ...
+
+    async def sent(self, index: int, message: discord.Message | None) -> None: ...
+
+
+HISTORY_MARGIN_S = 60.0  # clocks differ: look this much before the recorded start of a part
+
+
+def part_label(index: int, total: int) -> str:
+    return f"part {index + 1} of {total}"
+
+
+def _is_part(message: discord.Message, job_id: str, index: int, total: int) -> bool:
+    if total > 1:
+        return f"job `{job_id}` · {part_label(index, total)}" in message.content
+    return job_id in message.content or any(job_id in (embed.footer.text or "") for embed in message.embeds)
 
 
 @dataclass
@@ -184,96 +209,132 @@ class Deliverer:
 
     # Sending
 
-    async def deliver(self, job: Job, results: Sequence[ResultRecord], *, refunded: int | None) -> Outcome:
+    async def deliver(
+        self, job: Job, results: Sequence[ResultRecord], *, refunded: int | None, log: PartLog
+    ) -> Outcome:
+        """Post the parts not yet confirmed, by the best route still open. Each part is announced to `log`
+        before it is posted and confirmed after, so a crash in between can be resolved without posting twice."""
         now = self.clock()
-        use_token = job.token_usable(now, limits.INTERACTION_TOKEN_SAFETY_S)
-        if use_token:
-            outcome = await self._via_interaction(job, results, refunded)
+        if job.token_usable(now, limits.INTERACTION_TOKEN_SAFETY_S):
+            outcome = await self._via(Route.INTERACTION, job, results, refunded, log)
             if outcome.delivered or outcome.retry:
                 return outcome
-        outcome = await self._via_channel(job, results, refunded, Route.CHANNEL)
+        outcome = await self._via(Route.CHANNEL, job, results, refunded, log)
         if outcome.delivered or outcome.retry:
             return outcome
-        return await self._via_channel(job, results, refunded, Route.DM)
+        return await self._via(Route.DM, job, results, refunded, log)
 
     async def _payloads(
-        self, job: Job, results: Sequence[ResultRecord], refunded: int | None, *, mention: bool
+        self, job: Job, results: Sequence[ResultRecord], refunded: int | None, route: Route
     ) -> list[Payload]:
+        mention = route is not Route.DM
         if job.status is JobStatus.SUCCEEDED:
-            return await self.result_payloads(job, results, mention=mention)
-        return [Payload(self.failure_text(job, refunded, mention=mention), None, [], [])]
+            payloads = await self.result_payloads(job, results, mention=mention)
+        else:
+            payloads = [Payload(self.failure_text(job, refunded, mention=mention), None, [], [])]
+        if route is Route.DM and job.guild_id is not None:
+            payloads[0].content = (
+                f"I could not post in <#{job.channel_id}>, so here it is.\n" + (payloads[0].content or "")
+            )[: limits.MESSAGE_CONTENT_LIMIT]
+        return payloads
 
-    async def _send_all(
-        self, send: Callable[..., Any], job: Job, payloads: list[Payload], **extra: Any
-    ) -> discord.Message | None:
-        first: discord.Message | None = None
-        for payload in payloads:
-            kwargs: dict[str, Any] = dict(extra)
-            if payload.content:
-                kwargs["content"] = payload.content
+    async def _destination(self, job: Job, route: Route) -> Any:
+        """Where the route posts: the job's channel (interaction followups land there too) or the DM."""
+        if route is Route.DM:
+            if job.user_id is None:
+                raise RouteClosed("the member's data was erased")
+            user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+            return await user.create_dm()
+        return self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(job.channel_id)
+
+    async def _via(
+        self, route: Route, job: Job, results: Sequence[ResultRecord], refunded: int | None, log: PartLog
+    ) -> Outcome:
+        try:
+            payloads = await self._payloads(job, results, refunded, route)
+            if job.delivery_inflight is not None:
+                posted = await self._find_posted(job, len(payloads))
+                if posted is not None:
+                    await log.sent(job.delivery_parts_sent, posted)
+            if route is Route.INTERACTION:
+                assert job.application_id is not None
+                assert job.interaction_token is not None
+                webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.bot)
+                send: Callable[..., Any] = functools.partial(
+                    webhook.send, wait=True, allowed_mentions=discord.AllowedMentions(users=True)
+                )
+            else:
+                channel = await self._destination(job, route)
+                send = channel.send
+            await self._send_parts(route, send, job, payloads, log)
+            if route is Route.INTERACTION:
+                done = "✅ Done." if job.status is JobStatus.SUCCEEDED else "❌ " + (job.error or "")
+                await self.edit_status(job, done)
+        except (discord.NotFound, discord.Forbidden) as exc:
+            logger.info("Job %s: %s route closed (%s)", job.id, route, exc.status)
+            return Outcome(False)
+        except RouteClosed as exc:
+            logger.info("Job %s: %s route closed (%s)", job.id, route, exc)
+            return Outcome(False)
+        except discord.HTTPException as exc:
+            if route is Route.INTERACTION and exc.status == 401:  # the token expired under us
+                return Outcome(False)
+            logger.warning("Job %s: Discord error %s delivering via %s", job.id, exc.status, route)
+            return Outcome(False, retry=exc.status >= 500 or exc.status == 429)
+        except (aiohttp.ClientError, OSError) as exc:  # no answer from Discord: the part may or may not be up
+            logger.warning("Job %s: no answer from Discord delivering via %s (%s)", job.id, route, type(exc).__name__)
+            return Outcome(False, retry=True)
+        return Outcome(True, route=route)
+
+    async def _send_parts(
+        self, route: Route, send: Callable[..., Any], job: Job, payloads: list[Payload], log: PartLog
+    ) -> None:
+        total = len(payloads)
+        for index in range(job.delivery_parts_sent, total):
+            payload = payloads[index]
+            kwargs: dict[str, Any] = {}
+            content = payload.content
+            if total > 1:  # every part names its job and place, so a restart can recognise it
+                content = ((content + "\n") if content else "") + f"-# job `{job.id}` · {part_label(index, total)}"
+            if content:
+                kwargs["content"] = content[: limits.MESSAGE_CONTENT_LIMIT]
             if payload.embed is not None:
                 kwargs["embed"] = payload.embed
             if payload.files:
                 kwargs["files"] = [discord.File(io.BytesIO(data), filename=name) for name, data in payload.files]
+            if route is not Route.INTERACTION:
+                # Discord answers a repeated nonce (within minutes) with the message it already made.
+                kwargs["nonce"] = f"{job.id}.{index}"
             view = _view(job.id, payload.buttons)
             if view is not None:
                 kwargs["view"] = view
+            await log.sending(index, route)
             message = await send(**kwargs)
             if view is not None:
                 view.stop()  # buttons are resolved from the database, not from this in-memory view
-            first = first or message
-        return first
+            await log.sent(index, message)
 
-    async def _via_interaction(self, job: Job, results: Sequence[ResultRecord], refunded: int | None) -> Outcome:
-        assert job.application_id is not None
-        assert job.interaction_token is not None
-        webhook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.bot)
+    async def _find_posted(self, job: Job, total: int) -> discord.Message | None:
+        """Whether the part that was being posted when Easel stopped reached Discord: look for it, by its job
+        id and place, among the bot's messages since then. If we cannot look, post again (the nonce still
+        guards channel and DM posts): a result shown twice beats one never shown."""
+        assert job.delivery_inflight is not None
+        assert job.delivery_inflight_at is not None
+        index = job.delivery_parts_sent
         try:
-            payloads = await self._payloads(job, results, refunded, mention=True)
-            message = await self._send_all(
-                webhook.send,
-                job,
-                payloads,
-                wait=True,
-                allowed_mentions=discord.AllowedMentions(users=True),
-            )
-            await self.edit_status(job, "✅ Done." if job.status is JobStatus.SUCCEEDED else "❌ " + (job.error or ""))
-        except (discord.NotFound, discord.Forbidden) as exc:
-            log.info("Job %s: interaction route closed (%s); trying the channel", job.id, exc.status)
-            return Outcome(False)
-        except discord.HTTPException as exc:
-            if exc.status == 401:  # token expired under us
-                return Outcome(False)
-            log.warning("Job %s: Discord error %s delivering via interaction", job.id, exc.status)
-            return Outcome(False, retry=exc.status >= 500 or exc.status == 429)
-        assert message is not None
-        return Outcome(True, route=Route.INTERACTION, channel_id=message.channel.id, message_id=message.id)
-
-    async def _via_channel(
-        self, job: Job, results: Sequence[ResultRecord], refunded: int | None, route: Route
-    ) -> Outcome:
-        try:
-            if route is Route.CHANNEL:
-                channel: Any = self.bot.get_channel(job.channel_id) or await self.bot.fetch_channel(job.channel_id)
-            else:
-                if job.user_id is None:
-                    return Outcome(False)
-                user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
-                channel = await user.create_dm()
-            payloads = await self._payloads(job, results, refunded, mention=route is Route.CHANNEL)
-            if route is Route.DM and job.guild_id is not None:
-                payloads[0].content = (
-                    f"I could not post in <#{job.channel_id}>, so here it is.\n" + (payloads[0].content or "")
-                )[: limits.MESSAGE_CONTENT_LIMIT]
-            message = await self._send_all(channel.send, job, payloads)
-        except (discord.NotFound, discord.Forbidden) as exc:
-            log.info("Job %s: %s route closed (%s %s)", job.id, route, exc.status, exc.code)
-            return Outcome(False)
-        except discord.HTTPException as exc:
-            log.warning("Job %s: Discord error %s delivering via %s", job.id, exc.status, route)
-            return Outcome(False, retry=exc.status >= 500 or exc.status == 429)
-        assert message is not None
-        return Outcome(True, route=route, channel_id=message.channel.id, message_id=message.id)
+            channel = await self._destination(job, Route(job.delivery_inflight))
+            since = dt.datetime.fromtimestamp(job.delivery_inflight_at - HISTORY_MARGIN_S, tz=dt.UTC)
+            async for message in channel.history(limit=50, after=since, oldest_first=True):
+                if (
+                    self.bot.user is not None
+                    and message.author.id == self.bot.user.id
+                    and _is_part(message, job.id, index, total)
+                ):
+                    logger.info("Job %s: part %d was posted before the restart; not posting it again", job.id, index)
+                    return cast(discord.Message, message)
+        except (discord.HTTPException, RouteClosed) as exc:
+            logger.info("Job %s: could not look for part %d (%s); posting it again", job.id, index, exc)
+        return None
 
     async def edit_status(self, job: Job, content: str) -> bool:
         """Edit the command's original (ephemeral) response; never once the token is (nearly) dead."""
@@ -285,6 +346,6 @@ class Deliverer:
         try:
             await webhook.edit_message("@original", content=content[: limits.MESSAGE_CONTENT_LIMIT])  # type: ignore[call-overload]
         except discord.HTTPException as exc:
-            log.info("Job %s: could not edit the status message (%s)", job.id, exc.status)
+            logger.info("Job %s: could not edit the status message (%s)", job.id, exc.status)
             return False
         return True

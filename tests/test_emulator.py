@@ -14,6 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from tests.emulator import Attachment, DiscordEmulator, EmulatorUsageError
+from tests.emulator import permissions as perms
 from tests.emulator.harness import BotRun, running_bot
 
 PNG = bytes.fromhex(
@@ -241,6 +242,28 @@ async def test_channel_message_dm_and_their_refusals(running: Running) -> None:
         await doomed.send("anyone?")
     assert gone.value.code == 10003
     await emu.wait_for(lambda: bot.get_channel(doomed_id) is None)
+
+
+async def test_history_pages_and_nonces_behave_as_discord_does(running: Running) -> None:
+    emu, bot = running.emu, running.bot
+    channel = bot.get_channel(emu.channel_id)
+    assert isinstance(channel, discord.TextChannel)
+    sent = [await channel.send(f"m{n}") for n in range(5)]
+    newest = [m.content async for m in channel.history(limit=3)]
+    assert newest == ["m4", "m3", "m2"]
+    after = [m.content async for m in channel.history(limit=2, after=sent[1], oldest_first=True)]
+    assert after == ["m2", "m3"]
+    # enforce_nonce: the same nonce again answers with the first message instead of posting a second one.
+    first = await channel.send("once", nonce="job1.0")
+    again = await channel.send("once", nonce="job1.0")
+    assert again.id == first.id
+    assert [m["content"] for m in emu.messages(emu.channel_id)].count("once") == 1
+    emu.advance_time(6 * 60)  # Discord only remembers nonces for a few minutes
+    assert (await channel.send("once", nonce="job1.0")).id != first.id
+    emu.forbid_channel(emu.channel_id, deny=perms.READ_MESSAGE_HISTORY)
+    await emu.wait_for(lambda: not channel.permissions_for(channel.guild.me).read_message_history)
+    with pytest.raises(discord.Forbidden):
+        await anext(aiter(channel.history(limit=1)))
 
 
 async def test_followup_after_token_expiry_is_refused(running: Running) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,13 +11,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from bot.jobs.engine import ProviderLimits
+from bot.jobs.engine import ProviderLimits, _PartLog
 from bot.jobs.model import Delivery, Job, JobStatus
 from bot.providers.base import Adapter
 from bot.providers.registry import build_adapters
 from bot.settings import Settings
 from tests.conftest import EaselFactory
 from tests.emulator import DiscordEmulator, Member
+from tests.emulator import permissions as perms
 from tests.fakes.studio import FakeStudio
 from tests.fakes.studio_adapters import CallbackStudio, PollStudio, SyncStudio
 from tests.harness import Easel, eventually, free_port
@@ -161,6 +163,77 @@ async def test_restart_mid_job_delivers_exactly_once(
     deliveries += [m for m in emulator.messages(emulator.channel_id) if result_footer(m).startswith(f"Job {job_id}")]
     assert len(deliveries) == 1
     assert studio.count("POST", "/jobs") == 1, "never submitted twice"
+
+
+class CrashAfterDiscordTook:
+    """The bot "dies" right after Discord accepted part `at_part` of a result, before the engine wrote that
+    down: the part's confirmation never comes; the test then cuts the scheduler as a crash would."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *, at_part: int) -> None:
+        self.reached = asyncio.Event()
+        self._monkeypatch = monkeypatch
+        self._real = _PartLog.sent
+
+        async def sent(log: _PartLog, index: int, message: Any) -> None:
+            if index == at_part:
+                self.reached.set()
+                await asyncio.Event().wait()  # never returns: the process is gone
+            await self._real(log, index, message)
+
+        monkeypatch.setattr(_PartLog, "sent", sent)
+
+    async def crash(self, easel: Easel) -> None:
+        await asyncio.wait_for(self.reached.wait(), 10)
+        await easel.bot.jobs.scheduler.stop(grace=0)
+        self._monkeypatch.setattr(_PartLog, "sent", self._real)
+
+
+def posted_parts(emulator: DiscordEmulator, job_id: str) -> list[dict[str, Any]]:
+    """Every non-ephemeral message of this job's result anywhere in the channel (followups included)."""
+    return [
+        m
+        for m in emulator.history(emulator.channel_id, limit=100)
+        if job_id in m["content"] or result_footer(m).startswith(f"Job {job_id}")
+    ]
+
+
+async def test_a_crash_after_discord_took_the_result_does_not_post_it_again(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    studio.auto_finish = False
+    easel = await start(easel_factory, studio)
+    ix, job_id = await run_job(emulator, emulator.add_member("nell"), style="poll")
+    await emulator.wait_for(lambda: "1" in studio.jobs)
+    crash = CrashAfterDiscordTook(monkeypatch, at_part=0)
+    await studio.finish("1")
+    await crash.crash(easel)
+    assert len(posted_parts(emulator, job_id)) == 1  # Discord has it; our database does not know yet
+    await easel.restart()
+    job = await eventually(lambda: _delivered(easel, job_id))
+    assert len(posted_parts(emulator, job_id)) == 1, "found in the channel's history, not posted again"
+    assert [m["id"] for m in ix.followups if m["attachments"]] == [str(job.result_message_id)]
+
+
+async def test_a_crash_between_parts_posts_each_part_once_even_without_history_access(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    studio.auto_finish = False
+    easel = await start(easel_factory, studio)
+    _ix, job_id = await run_job(emulator, emulator.add_member("otto"), style="poll", count=12)
+    await emulator.wait_for(lambda: "1" in studio.jobs)
+    emulator.advance_time(16 * 60)  # the token is dead: the result goes to the channel, with nonces
+    crash = CrashAfterDiscordTook(monkeypatch, at_part=1)
+    await studio.finish("1")
+    await crash.crash(easel)
+    # The bot may not read the channel's history, so it cannot look for the part: it posts it again with the
+    # same nonce, and Discord answers with the message it already has.
+    emulator.forbid_channel(emulator.channel_id, deny=perms.READ_MESSAGE_HISTORY)
+    await easel.restart()
+    await eventually(lambda: _delivered(easel, job_id))
+    parts = emulator.messages(emulator.channel_id)
+    assert [len(m["attachments"]) for m in parts] == [10, 2]
+    assert [m["content"].rsplit("· ", 1)[1] for m in parts] == ["part 1 of 2", "part 2 of 2"]
+    assert result_footer(parts[1]).startswith(f"Job {job_id}")
 
 
 async def test_crash_while_submitting_is_never_resubmitted(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import discord
 
 from bot import limits
-from bot.delivery import Deliverer
+from bot.delivery import Deliverer, Route
 from bot.downloads import fetch, host_is_private
 from bot.errors import NotAllowed, NotFound
 from bot.jobs.files import FileStore, safe_filename
@@ -49,6 +49,7 @@ from bot.tree import record_first_response
 
 if TYPE_CHECKING:
     from bot.app import EaselBot
+    from bot.storage.database import Database
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,32 @@ class RateGate:
             self._next = max(now, self._next) + self._interval
         if delay > 0:
             await asyncio.sleep(delay)
+
+
+class _PartLog:
+    """A job's delivery progress, written to its row before and after each part is posted (see delivery.py)."""
+
+    def __init__(self, db: Database, job: Job, clock: Callable[[], float]) -> None:
+        self._db, self._job, self._clock = db, job, clock
+
+    async def sending(self, index: int, route: Route) -> None:
+        job, at = self._job, self._clock()
+        await self._db.write(
+            lambda c: JobStore.update(c, job.id, delivery_inflight=route.value, delivery_inflight_at=at)
+        )
+        job.delivery_inflight, job.delivery_inflight_at = route.value, at
+
+    async def sent(self, index: int, message: discord.Message | None) -> None:
+        job = self._job
+        fields: dict[str, Any] = {
+            "delivery_parts_sent": index + 1,
+            "delivery_inflight": None,
+            "delivery_inflight_at": None,
+        }
+        if index == 0 and message is not None:  # /jobs links to the first part
+            fields.update(result_channel_id=message.channel.id, result_message_id=message.id)
+        await self._db.write(lambda c: JobStore.update(c, job.id, **fields))
+        job.delivery_parts_sent, job.delivery_inflight, job.delivery_inflight_at = index + 1, None, None
 
 
 class JobEngine:
@@ -675,18 +702,12 @@ class JobEngine:
     async def _deliver(self, job: Job) -> None:
         results = await self.store.results(job.id) if job.status is JobStatus.SUCCEEDED else []
         refunded = job.credits if job.status is not JobStatus.SUCCEEDED else None
-        outcome = await self.deliverer.deliver(job, results, refunded=refunded)
+        outcome = await self.deliverer.deliver(job, results, refunded=refunded, log=_PartLog(self.db, job, self.clock))
         attempts = job.delivery_attempts + 1
         if outcome.delivered:
             await self.db.write(
                 lambda c: JobStore.update(
-                    c,
-                    job.id,
-                    delivery=Delivery.DELIVERED,
-                    delivery_attempts=attempts,
-                    result_channel_id=outcome.channel_id,
-                    result_message_id=outcome.message_id,
-                    interaction_token=None,
+                    c, job.id, delivery=Delivery.DELIVERED, delivery_attempts=attempts, interaction_token=None
                 )
             )
             return

@@ -79,6 +79,9 @@ class Job:
     result_text: str | None
     delivery: Delivery
     delivery_attempts: int
+    delivery_parts_sent: int
+    delivery_inflight: str | None
+    delivery_inflight_at: float | None
     result_channel_id: int | None
     result_message_id: int | None
     application_id: int | None
@@ -118,6 +121,9 @@ class Job:
             result_text=row["result_text"],
             delivery=Delivery(row["delivery"]),
             delivery_attempts=row["delivery_attempts"],
+            delivery_parts_sent=row["delivery_parts_sent"],
+            delivery_inflight=row["delivery_inflight"],
+            delivery_inflight_at=row["delivery_inflight_at"],
             result_channel_id=row["result_channel_id"],
             result_message_id=row["result_message_id"],
             application_id=row["application_id"],

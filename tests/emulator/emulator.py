@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 from . import permissions as perms
 from .cdn import AttachmentStore
-from .clock import Clock, Snowflakes
+from .clock import DISCORD_EPOCH_MS, Clock, Snowflakes
 from .command_registry import CommandRegistry
 from .gateway import GUILD_MEMBERS, GUILDS, Gateway
 from .guild import Guild
@@ -158,9 +158,10 @@ class DiscordEmulator(UserActions):
         self._dispatch_guild_event("CHANNEL_CREATE", self.guild.channel_payload(channel))
         return channel.id
 
-    def forbid_channel(self, channel_id: int) -> None:
-        """Deny the bot SEND_MESSAGES/ATTACH_FILES there (an overwrite, so the bot's cache agrees)."""
-        channel = self.guild.forbid_channel(channel_id)
+    def forbid_channel(self, channel_id: int, deny: int = perms.SEND_BLOCKED) -> None:
+        """Deny the bot SEND_MESSAGES/ATTACH_FILES there, or the permission bits in `deny` (an overwrite, so
+        the bot's cache agrees)."""
+        channel = self.guild.forbid_channel(channel_id, deny)
         self._dispatch_guild_event("CHANNEL_UPDATE", self.guild.channel_payload(channel))
 
     def delete_channel(self, channel_id: int) -> None:
@@ -214,14 +215,32 @@ class DiscordEmulator(UserActions):
     def file_bytes(self, attachment: Mapping[str, Any]) -> bytes:
         return self.cdn.bytes_of(dict(attachment))
 
-    def history(self, channel_id: int, *, limit: int = 50, before: int | None = None) -> list[dict[str, Any]]:
-        """Newest first, as GET /channels/{id}/messages answers (ephemeral messages are nobody's history)."""
-        found = [
-            m
-            for i, m in self.store.by_id.items()
-            if m["channel_id"] == str(channel_id) and not m["flags"] & EPHEMERAL and (before is None or i < before)
-        ]
-        return sorted(found, key=lambda m: int(m["id"]), reverse=True)[:limit]
+    def history(
+        self, channel_id: int, *, limit: int = 50, before: int | None = None, after: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest first, as GET /channels/{id}/messages answers (ephemeral messages are nobody's history).
+        With `after`: the `limit` messages right after that id (still newest first), as Discord does."""
+        found = sorted(
+            (
+                m
+                for i, m in self.store.by_id.items()
+                if m["channel_id"] == str(channel_id)
+                and not m["flags"] & EPHEMERAL
+                and (before is None or i < before)
+                and (after is None or i > after)
+            ),
+            key=lambda m: int(m["id"]),
+        )
+        chosen = found[:limit] if after is not None and before is None else found[-limit:]
+        return chosen[::-1]
+
+    def message_with_nonce(self, channel_id: int, nonce: str, *, within: float) -> dict[str, Any] | None:
+        """The bot's message in this channel created with `nonce` in the last `within` seconds, if any."""
+        oldest = (int((self.clock.wall() - within) * 1000) - DISCORD_EPOCH_MS) << 22
+        for i, m in self.store.by_id.items():
+            if i >= oldest and m["channel_id"] == str(channel_id) and m.get("nonce") == nonce:
+                return m
+        return None
 
     async def wait_for_message(
         self,

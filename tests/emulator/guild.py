@@ -57,10 +57,10 @@ class Guild:
         self.channels[channel.id] = channel
         return channel
 
-    def forbid_channel(self, channel_id: int) -> Channel:
+    def forbid_channel(self, channel_id: int, deny: int = perms.SEND_BLOCKED) -> Channel:
         channel = self.text_channel(channel_id)
         channel.overwrites = [o for o in channel.overwrites if int(o["id"]) != self.bot.id]
-        channel.overwrites.append({"id": str(self.bot.id), "type": 1, "allow": "0", "deny": str(perms.SEND_BLOCKED)})
+        channel.overwrites.append({"id": str(self.bot.id), "type": 1, "allow": "0", "deny": str(deny)})
         return channel
 
     def delete_channel(self, channel_id: int) -> Channel:

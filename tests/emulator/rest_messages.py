@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from .emulator import DiscordEmulator
 
 
+NONCE_WINDOW_S = 5 * 60
+
+
 class MessageRoutes:
     def __init__(self, emu: DiscordEmulator) -> None:
         self.emu = emu
@@ -60,9 +63,15 @@ class MessageRoutes:
 
     async def history(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
+        if channel.type != DM:
+            guild = self.emu.guild
+            needed = perms.VIEW_CHANNEL | perms.READ_MESSAGE_HISTORY
+            if guild.channel_permissions(guild.bot, channel) & needed != needed:
+                raise missing_permissions()
         limit = min(int(request.query.get("limit", 50)), 100)
         before = int(request.query.get("before", 0)) or None
-        return json_response(self.emu.history(channel.id, limit=limit, before=before))
+        after = int(request.query.get("after", 0)) or None
+        return json_response(self.emu.history(channel.id, limit=limit, before=before, after=after))
 
     async def create(self, request: web.Request) -> web.Response:
         channel = self._channel(request)
@@ -70,6 +79,11 @@ class MessageRoutes:
         self._check_can_send(channel, body)
         payload = body.json or {}
         check_message(payload, body.files, size_limit=self.emu.attachment_size_limit, creating=True)
+        if payload.get("enforce_nonce") and payload.get("nonce") is not None:
+            # Discord returns the message this author already created with this nonce in the last few minutes.
+            earlier = self.emu.message_with_nonce(channel.id, str(payload["nonce"]), within=NONCE_WINDOW_S)
+            if earlier is not None:
+                return json_response(earlier)
         message = self.emu.store.build(
             channel_id=channel.id,
             guild_id=channel.guild_id,
