@@ -232,10 +232,13 @@ class Deliverer:
             payloads = await self.result_payloads(job, results, mention=mention)
         else:
             payloads = [Payload(self.failure_text(job, refunded, mention=mention), None, [], [])]
-        if route is Route.DM and job.guild_id is not None:
-            payloads[0].content = (
-                f"I could not post in <#{job.channel_id}>, so here it is.\n" + (payloads[0].content or "")
-            )[: limits.MESSAGE_CONTENT_LIMIT]
+        if route is Route.DM and job.guild_id is not None and job.delivery_parts_sent < len(payloads):
+            # The first part this DM carries: all of it, or the rest after the channel closed mid-way.
+            first = payloads[job.delivery_parts_sent]
+            what = "so here it is" if job.delivery_parts_sent == 0 else "so here is the rest"
+            first.content = (f"I could not post in <#{job.channel_id}>, {what}.\n" + (first.content or ""))[
+                : limits.MESSAGE_CONTENT_LIMIT
+            ]
         return payloads
 
     async def _destination(self, job: Job, route: Route) -> Any:

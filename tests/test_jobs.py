@@ -236,6 +236,33 @@ async def test_a_crash_between_parts_posts_each_part_once_even_without_history_a
     assert result_footer(parts[1]).startswith(f"Job {job_id}")
 
 
+async def test_a_channel_closed_between_parts_sends_the_rest_by_dm(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    studio.auto_finish = False
+    easel = await start(easel_factory, studio)
+    member = emulator.add_member("pia")
+    _ix, job_id = await run_job(emulator, member, style="poll", count=12)
+    await emulator.wait_for(lambda: "1" in studio.jobs)
+    emulator.advance_time(16 * 60)
+    real = _PartLog.sent
+
+    async def sent(log: _PartLog, index: int, message: Any) -> None:
+        await real(log, index, message)
+        if index == 0:
+            emulator.forbid_channel(emulator.channel_id)  # an admin locks the channel mid-delivery
+
+    monkeypatch.setattr(_PartLog, "sent", sent)
+    await studio.finish("1")
+    await eventually(lambda: _delivered(easel, job_id))
+    in_channel = emulator.messages(emulator.channel_id)
+    by_dm = emulator.dm_messages(member.id)
+    assert [len(m["attachments"]) for m in in_channel] == [10]
+    assert [len(m["attachments"]) for m in by_dm] == [2]
+    assert by_dm[0]["content"].startswith(f"I could not post in <#{emulator.channel_id}>, so here is the rest.")
+    assert result_footer(by_dm[0]).startswith(f"Job {job_id}")
+
+
 async def test_crash_while_submitting_is_never_resubmitted(
     emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio
 ) -> None:
