@@ -13,6 +13,7 @@ have reached the provider is never sent again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import ssl
@@ -108,22 +109,27 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         timeout = request.extensions.get("timeout", {})
         body = await request.aread()
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "transfer-encoding"]
+        # aiohttp has no write timeout: bound the whole send (connect, upload, wait for the answer's head) by
+        # the sum of httpx's phases, so an upload to a provider that stopped reading cannot hang a job.
+        phases = [timeout.get(k) for k in ("pool", "connect", "write", "read")]
+        limit = None if any(p is None for p in phases) else sum(phases)
         with _translating():
-            response = await self._session.request(
-                request.method,
-                # Already encoded by httpx: re-quoting would break signed URLs.
-                yarl.URL(str(request.url), encoded=True),
-                headers=headers,
-                data=body or None,
-                allow_redirects=False,  # httpx follows redirects itself when asked to
-                proxy=self._proxy_for(request.url),
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=timeout.get("pool"),
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
-            )
+            async with asyncio.timeout(limit):
+                response = await self._session.request(
+                    request.method,
+                    # Already encoded by httpx: re-quoting would break signed URLs.
+                    yarl.URL(str(request.url), encoded=True),
+                    headers=headers,
+                    data=body or None,
+                    allow_redirects=False,  # httpx follows redirects itself when asked to
+                    proxy=self._proxy_for(request.url),
+                    timeout=aiohttp.ClientTimeout(
+                        total=None,
+                        connect=timeout.get("pool"),
+                        sock_connect=timeout.get("connect"),
+                        sock_read=timeout.get("read"),
+                    ),
+                )
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,

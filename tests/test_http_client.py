@@ -250,3 +250,25 @@ async def test_the_admins_proxy_settings_are_honoured(monkeypatch: pytest.Monkey
     finally:
         raw.close()
         await raw.wait_closed()
+
+
+async def test_an_upload_to_a_provider_that_stopped_reading_times_out(client: httpx.AsyncClient) -> None:
+    hung: list[asyncio.StreamWriter] = []
+
+    async def never_reads(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hung.append(writer)  # accepts the connection, then reads nothing: the socket buffers fill up
+
+    raw = await asyncio.start_server(never_reads, "127.0.0.1", 0, limit=1024)
+    port = raw.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(httpx.ReadTimeout):  # "may have reached it": a create is not sent again
+            await client.post(
+                f"http://127.0.0.1:{port}/upload",
+                content=b"\0" * (32 * 1024 * 1024),  # far more than loopback socket buffers hold
+                timeout=httpx.Timeout(0.3),
+            )
+    finally:
+        for writer in hung:
+            writer.close()
+        raw.close()
+        await raw.wait_closed()
