@@ -8,12 +8,12 @@ URL could make the bot fetch from the admin's internal network.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 from urllib.parse import urlsplit
 
 import httpx
 
+from bot.http_client import PUBLIC_ONLY, is_public_address
 from bot.providers.base import InvalidInput, Transient
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
@@ -21,8 +21,7 @@ DOWNLOAD_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 
 def _is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+    return not is_public_address(address)
 
 
 async def _resolves_private(host: str) -> bool:
@@ -58,7 +57,13 @@ async def fetch(
         raise InvalidInput("refusing to download from a private or loopback address")
     try:
         async with client.stream(
-            "GET", url, headers=headers, timeout=DOWNLOAD_TIMEOUT, follow_redirects=False
+            "GET",
+            url,
+            headers=headers,
+            timeout=DOWNLOAD_TIMEOUT,
+            follow_redirects=False,
+            # Checked again on the address actually connected to (see bot.http_client).
+            extensions={PUBLIC_ONLY: not allow_private},
         ) as response:
             if response.status_code >= 500 or response.status_code == 429:
                 raise Transient(f"download failed with HTTP {response.status_code}", status=response.status_code)

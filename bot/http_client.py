@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
+import socket
 import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +25,7 @@ from collections.abc import AsyncIterator, Iterator
 import aiohttp
 import httpx
 import yarl
+from aiohttp.abc import ResolveResult
 
 from bot.version import VERSION
 
@@ -31,6 +34,27 @@ HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 HTTP_LIMITS = httpx.Limits(max_connections=100, keepalive_expiry=15.0)
 USER_AGENT = f"Easel/{VERSION} (+self-hosted Discord bot)"
 CHUNK_SIZE = 64 * 1024
+# A request extension: connect only to public addresses, checked on the addresses actually connected to, so
+# a name that resolves to a public address for a pre-check and to a private one a moment later (DNS
+# rebinding) still cannot make the bot fetch from the admin's network. Set by bot.downloads.
+PUBLIC_ONLY = "easel.public_only"
+
+
+def is_public_address(address: str) -> bool:
+    ip = ipaddress.ip_address(address)
+    return not (
+        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
+    )
+
+
+class _PublicOnlyResolver(aiohttp.ThreadedResolver):
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        found = [r for r in await super().resolve(host, port, family) if is_public_address(r["host"])]
+        if not found:
+            raise OSError(f"{host} has no public address")
+        return found
 
 
 def _mapped(exc: BaseException) -> httpx.TransportError | None:
@@ -85,16 +109,18 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._limits = limits
         self._ssl = ssl_context or _default_ssl_context()
         self._session: aiohttp.ClientSession | None = None
+        self._public_session: aiohttp.ClientSession | None = None
         # HTTP(S)_PROXY and NO_PROXY, read once: aiohttp's trust_env reads them (and ~/.netrc, in a thread)
         # on every request, which doubled the CPU cost of a poll.
         self._proxies = {k: v for k, v in urllib.request.getproxies_environment().items() if k in ("http", "https")}
 
-    def _open(self) -> aiohttp.ClientSession:
+    def _open(self, *, public_only: bool = False) -> aiohttp.ClientSession:
         # Made on first use, inside the running loop, as aiohttp requires.
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
             keepalive_timeout=self._limits.keepalive_expiry or 15.0,
             ssl=self._ssl,
+            resolver=_PublicOnlyResolver() if public_only else None,
         )
         return aiohttp.ClientSession(connector=connector, trust_env=False, auto_decompress=False)
 
@@ -104,8 +130,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._proxies.get(url.scheme)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._session is None or self._session.closed:
-            self._session = self._open()
+        proxy = self._proxy_for(request.url)
+        # Through a proxy the proxy resolves the name; its own (often private) address is the admin's choice.
+        session = self._public() if request.extensions.get(PUBLIC_ONLY) and proxy is None else self._any()
         timeout = request.extensions.get("timeout", {})
         body = await request.aread()
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() != "transfer-encoding"]
@@ -115,14 +142,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         limit = None if any(p is None for p in phases) else sum(phases)
         with _translating():
             async with asyncio.timeout(limit):
-                response = await self._session.request(
+                response = await session.request(
                     request.method,
                     # Already encoded by httpx: re-quoting would break signed URLs.
                     yarl.URL(str(request.url), encoded=True),
                     headers=headers,
                     data=body or None,
                     allow_redirects=False,  # httpx follows redirects itself when asked to
-                    proxy=self._proxy_for(request.url),
+                    proxy=proxy,
                     timeout=aiohttp.ClientTimeout(
                         total=None,
                         connect=timeout.get("pool"),
@@ -138,10 +165,21 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
         )
 
+    def _any(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = self._open()
+        return self._session
+
+    def _public(self) -> aiohttp.ClientSession:
+        if self._public_session is None or self._public_session.closed:
+            self._public_session = self._open(public_only=True)
+        return self._public_session
+
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._public_session):
+            if session is not None:
+                await session.close()
+        self._session = self._public_session = None
 
 
 def build_http_client(*, limits: httpx.Limits = HTTP_LIMITS) -> httpx.AsyncClient:

@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from bot.downloads import fetch
-from bot.http_client import USER_AGENT, build_http_client
+from bot.http_client import PUBLIC_ONLY, USER_AGENT, build_http_client
 from bot.providers.base import InvalidInput, RateLimited, Transient
 from bot.providers.http import ProviderHTTP
 from tests.harness import free_port
@@ -272,3 +272,18 @@ async def test_an_upload_to_a_provider_that_stopped_reading_times_out(client: ht
             writer.close()
         raw.close()
         await raw.wait_closed()
+
+
+async def test_public_only_requests_refuse_names_that_resolve_to_private_addresses(
+    server: tuple[str, Seen], client: httpx.AsyncClient
+) -> None:
+    """Downloads check the address actually connected to, not only a lookup made beforehand: a name that
+    resolves to a private address by the time of connecting (DNS rebinding) is refused."""
+    base, seen = server
+    by_name = base.replace("127.0.0.1", "localhost")
+    assert (await client.get(f"{by_name}/json")).status_code == 200  # allowed for ordinary requests
+    with pytest.raises(httpx.ConnectError) as refused:
+        await client.get(f"{by_name}/json", extensions={PUBLIC_ONLY: True})
+    chain = [refused.value.__cause__, getattr(refused.value.__cause__, "os_error", None)]
+    assert any("no public address" in str(link) for link in chain), chain
+    assert len(seen.requests) == 1
