@@ -296,9 +296,11 @@ class Deliverer:
         for index in range(job.delivery_parts_sent, total):
             payload = payloads[index]
             kwargs: dict[str, Any] = {}
-            content = payload.content
-            if total > 1:  # every part names its job and place, so a restart can recognise it
-                content = ((content + "\n") if content else "") + f"-# job `{job.id}` · {part_label(index, total)}"
+            content = payload.content or ""
+            if total > 1:  # every part names its job and place, so a restart can recognise it (never cut off)
+                marker = f"-# job `{job.id}` · {part_label(index, total)}"
+                room = limits.MESSAGE_CONTENT_LIMIT - len(marker) - 1
+                content = (content[:room] + "\n" if content else "") + marker
             if content:
                 kwargs["content"] = content[: limits.MESSAGE_CONTENT_LIMIT]
             if payload.embed is not None:
