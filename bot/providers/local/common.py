@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -25,6 +26,16 @@ class Output:
     kind: str = "image"  # image | file
     label: str | None = None  # e.g. "svg", "pdf", "legend": found again by buttons
     send: bool = True  # False: kept for buttons, not attached to the result message
+
+
+@dataclass
+class Rendered:
+    """What a renderer returns: its files, an optional text posted with them (e.g. a palette legend), and
+    facts shown in the result's details (e.g. the number of colours used)."""
+
+    files: list[Output]
+    text: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
 def open_capped(data: bytes, *, max_pixels: int = MAX_INPUT_PIXELS, work_side: int | None = None) -> Image.Image:
