@@ -6,6 +6,7 @@ the requester; then a DM; else the job is marked undeliverable and `/jobs` still
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import io
@@ -165,7 +166,7 @@ class Deliverer:
         for record in results:
             if not record.send:
                 continue
-            data = self.files.resolve(record.path).read_bytes()
+            data = await asyncio.to_thread(self.files.resolve(record.path).read_bytes)  # up to 100 MB
             fitted = await self._fit(record, data, job.attachment_limit)
             if isinstance(fitted, str):
                 notes.append(fitted)
@@ -352,5 +353,8 @@ class Deliverer:
             await webhook.edit_message("@original", content=content[: limits.MESSAGE_CONTENT_LIMIT])  # type: ignore[call-overload]
         except discord.HTTPException as exc:
             logger.info("Job %s: could not edit the status message (%s)", job.id, exc.status)
+            return False
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # no answer: a status line is not worth more
+            logger.info("Job %s: no answer editing the status message (%s)", job.id, type(exc).__name__)
             return False
         return True

@@ -42,6 +42,16 @@ async def host_is_private(url: str) -> bool:
     return bool(host) and await _resolves_private(host or "")
 
 
+async def check_target(url: str, *, allow_private: bool) -> None:
+    """Refuse a URL a provider handed us (a result, a signed upload URL) unless it is http(s) on a public
+    address (or the provider itself is private). Checked again at connect time by the HTTP client."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(f"refusing a non-http(s) URL ({parts.scheme or 'no scheme'})")
+    if not allow_private and await _resolves_private(parts.hostname):
+        raise InvalidInput("refusing a private or loopback address")
+
+
 async def fetch(
     client: httpx.AsyncClient,
     url: str,
@@ -50,11 +60,7 @@ async def fetch(
     allow_private: bool = False,
     headers: dict[str, str] | None = None,
 ) -> bytes:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidInput(f"refusing to download from a non-http(s) URL ({parts.scheme or 'no scheme'})")
-    if not allow_private and await _resolves_private(parts.hostname):
-        raise InvalidInput("refusing to download from a private or loopback address")
+    await check_target(url, allow_private=allow_private)
     try:
         async with client.stream(
             "GET",

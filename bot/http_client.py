@@ -41,10 +41,12 @@ PUBLIC_ONLY = "easel.public_only"
 
 
 def is_public_address(address: str) -> bool:
+    """Globally routable only: `is_global` also excludes shared address space (100.64.0.0/10, where some
+    clouds put metadata services), documentation and benchmarking ranges, and IPv4-mapped private IPv6."""
     ip = ipaddress.ip_address(address)
-    return not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved or ip.is_multicast or ip.is_unspecified
-    )
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
 
 
 class _PublicOnlyResolver(aiohttp.ThreadedResolver):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 from datetime import UTC, datetime
@@ -13,8 +14,8 @@ from discord.ext import commands
 from bot.app import EaselBot
 from bot.delivery import BUTTON_PREFIX, feature_title
 from bot.errors import NotAllowed, NotFound
+from bot.jobs.access import Actor, can_delete_result, can_see_result, can_view
 from bot.jobs.model import Delivery, Job, JobStatus
-from bot.permissions import can_moderate_results, is_server_admin
 from bot.tree import defer, respond
 
 STATUS_ICONS = {
@@ -22,6 +23,7 @@ STATUS_ICONS = {
     JobStatus.SUBMITTING: "📨",
     JobStatus.SUBMITTED: "📨",
     JobStatus.RUNNING: "🎨",
+    JobStatus.FETCHING: "📥",
     JobStatus.SUCCEEDED: "✅",
     JobStatus.FAILED: "❌",
     JobStatus.CANCELLED: "🚫",
@@ -59,7 +61,11 @@ def details_embed(job: Job) -> discord.Embed:
         embed.add_field(name="Took", value=f"{job.finished_at - job.created_at:.0f} s")
     if job.user_id:
         embed.add_field(name="By", value=f"<@{job.user_id}>")
-    params = "\n".join(f"**{k}**: {str(v)[:200]}" for k, v in job.params.items() if v is not None)
+    params = "\n".join(
+        f"**{k.replace('_', ' ')}**: {str(v)[:200]}"
+        for k, v in job.params.items()
+        if v is not None and not k.startswith("_")  # internal keys (provider ids) are not for members
+    )
     if params:
         embed.add_field(name="Options", value=params[:1024], inline=False)
     if job.error:
@@ -85,9 +91,7 @@ class Jobs(commands.Cog):
 
     async def _visible_job(self, interaction: discord.Interaction[EaselBot], job_id: str) -> Job:
         job = await self.bot.jobs.store.get(job_id.strip())
-        mine = job is not None and job.user_id == interaction.user.id
-        admin_here = job is not None and job.guild_id == interaction.guild_id and is_server_admin(interaction)
-        if job is None or not (mine or admin_here):
+        if job is None or not can_view(job, Actor.of(interaction)):
             raise NotFound(f"There is no job `{job_id}` of yours here.")
         return job
 
@@ -115,7 +119,8 @@ class Jobs(commands.Cog):
                     continue  # extras (e.g. PBN SVG/PDF) are offered by their own buttons
                 path = self.bot.jobs.files.resolve(record.path)
                 if path.exists() and record.size <= interaction.filesize_limit and len(files) < 10:
-                    files.append(discord.File(io.BytesIO(path.read_bytes()), filename=record.filename))
+                    data = await asyncio.to_thread(path.read_bytes)  # up to 100 MB: never on the event loop
+                    files.append(discord.File(io.BytesIO(data), filename=record.filename))
         await respond(interaction, embed=details_embed(found), files=files)
 
     @jobs.autocomplete("job")
@@ -133,9 +138,7 @@ class Jobs(commands.Cog):
     @app_commands.describe(job="The job id (see /jobs)")
     async def cancel(self, interaction: discord.Interaction[EaselBot], job: str) -> None:
         await defer(interaction, ephemeral=True)
-        cancelled = await self.bot.jobs.cancel(
-            job.strip(), user_id=interaction.user.id, is_admin=is_server_admin(interaction)
-        )
+        cancelled = await self.bot.jobs.cancel(job.strip(), actor=Actor.of(interaction))
         note = f" {cancelled.credits} credits went back to you." if cancelled.credits else ""
         await respond(interaction, f"🚫 Cancelled job `{cancelled.id}`.{note}")
 
@@ -154,18 +157,22 @@ class Jobs(commands.Cog):
 
     async def on_details(self, interaction: discord.Interaction[EaselBot], job_id: str, _arg: str | None) -> None:
         job = await self.bot.jobs.store.get(job_id)
-        if job is None:
+        if job is None or not can_see_result(job, Actor.of(interaction)):
             raise NotFound("This result's job no longer exists.")
         await respond(interaction, embed=details_embed(job))
 
     async def on_delete(self, interaction: discord.Interaction[EaselBot], job_id: str, _arg: str | None) -> None:
         job = await self.bot.jobs.store.get(job_id)
-        if job is not None and job.user_id != interaction.user.id and not can_moderate_results(interaction):
+        if not can_delete_result(job, Actor.of(interaction)):
             raise NotAllowed("Only the member who asked for this, or a server moderator, can delete it.")
         await interaction.response.defer(ephemeral=True, thinking=True)
-        if interaction.message is not None:
+        # Every part of the result, not just the message holding the buttons.
+        parts = await self.bot.jobs.store.messages(job_id) if job is not None else []
+        if interaction.message is not None and interaction.channel_id is not None:
+            parts.append((interaction.channel_id, interaction.message.id))
+        for channel_id, message_id in dict.fromkeys(parts):
             with contextlib.suppress(discord.NotFound):
-                await interaction.message.delete()
+                await self.bot.http.delete_message(channel_id, message_id)
         if job is not None:
             await self.bot.jobs.files.remove_results(job.id)
         await respond(interaction, "🗑️ Deleted.")

@@ -22,6 +22,7 @@ from bot.app import EaselBot
 from bot.delivery import BUTTON_PREFIX, FEATURE_TITLES, ButtonSpec
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.inputs import read_image
+from bot.jobs.access import Actor
 from bot.jobs.engine import NewInput
 from bot.jobs.model import ACTIVE
 from bot.media import contact_sheet_async
@@ -621,8 +622,11 @@ class Portraits(commands.Cog):
         await defer(interaction, ephemeral=True)
         note = ""
         if found.job.status in ACTIVE:
-            await self.bot.jobs.cancel(found.id, user_id=interaction.user.id, is_admin=True)
-            note = " Its training was stopped, and its credits refunded."
+            try:
+                await self.bot.jobs.cancel(found.id, actor=Actor.of(interaction))
+                note = " Its training was stopped, and its credits refunded."
+            except NotAllowed:
+                note = " Its training is already at mimpi, which cannot stop it: its credits stay spent."
         await self.repo.delete_model(found.id, interaction.user.id)
         if found.expires_at is not None and not found.expired(time.time()):
             note += f" mimpi itself drops it {_when(found.expires_at)}; nobody can use it from here."

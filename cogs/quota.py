@@ -181,7 +181,12 @@ class Quota(commands.Cog):
         where = "in DMs with Easel" if guild_id is None else "in this server"
         text = (
             f"This erases your data {where}, for good: **{plural(len(jobs), 'job')}**"
-            + (f" (**{len(running)}** still running: they are cancelled and refunded first)" if running else "")
+            + (
+                f" (**{len(running)}** still running: stopped and refunded first where the image service can "
+                "stop them; the others finish unseen and are erased then)"
+                if running
+                else ""
+            )
             + ", their images and inputs, and your credit balance and history. The server's totals keep "
             "your spending without your name. Results already posted in channels stay until you delete them."
         )
@@ -196,8 +201,7 @@ class Quota(commands.Cog):
         # Cancelling running jobs talks to providers: acknowledge now, then replace the question with the answer.
         await defer(interaction, thinking=False)
         guild_id, user_id = interaction.guild_id, interaction.user.id
-        running = len(await self.bot.jobs.store.active_for_member(guild_id, user_id))
-        jobs = await self.bot.jobs.erase_member(guild_id, user_id)
+        jobs, stopped = await self.bot.jobs.erase_member(guild_id, user_id)
         for erase in self.bot.member_data_erasers:  # e.g. portrait training sets and their photos
             await erase(guild_id, user_id)
         entries = 0
@@ -207,7 +211,7 @@ class Quota(commands.Cog):
             entries = await self.bot.ledger.erase_member(guild_id, user_id)
         lines = [
             f"🧹 Erased **{plural(jobs, 'job')}**"
-            + (f" (**{running}** running ones cancelled and refunded first)" if running else "")
+            + (f" (**{stopped}** running ones cancelled and refunded first)" if stopped else "")
             + " with their images and inputs, and your credit balance and history "
             f"(**{entries}** entries anonymised).",
         ]

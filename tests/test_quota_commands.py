@@ -490,8 +490,9 @@ async def test_forget_me_erases_jobs_files_and_ledger_but_keeps_the_totals(
         assert (job.user_id, job.params) == (None, {}), "the job row stays, anonymised"
     assert not result_dir.exists() or not any(result_dir.iterdir()), "the result files are gone"
     assert studio_job.cancelled, "the running job was cancelled at the provider"
-    (left,) = await easel.bot.db.fetchall("SELECT COUNT(*) FROM quota_ledger WHERE user_id = ?", (member.id,))
-    assert left[0] == 0, "no ledger entry names the member any more"
+    left = await easel.bot.db.fetchall("SELECT kind, note, job_id FROM quota_ledger WHERE user_id = ?", (member.id,))
+    # Only the carried-forward balance names the member: no job, no note, no history.
+    assert [(r["kind"], r["note"], r["job_id"]) for r in left] == [("adjust", None, None)]
 
     _embed, rows = await report(emulator)
     after = csv_by_user(rows)
@@ -500,7 +501,12 @@ async def test_forget_me_erases_jobs_files_and_ledger_but_keeps_the_totals(
     assert after["total"]["spent"] == totals_before["spent"], "the server's spending is unchanged"
     assert after["total"]["jobs"] == totals_before["jobs"]
     fresh = await quota(emulator, member)
-    assert (fresh["used"], fresh["held"], fresh["bonus"]) == (0, 0, 0)
+    assert (fresh["held"], fresh["bonus"]) == (0, 0)
+    row = await easel.bot.db.fetchone(
+        "SELECT period_used FROM quota_members WHERE guild_key = ? AND user_id = ?", (emulator.guild_id, member.id)
+    )
+    assert row is not None
+    assert row[0] == 2, "erasing is not a refill: the 2 credits spent today stay spent"
     assert fresh["status"] is not None, "erasing one's data does not lift a block"
 
 

@@ -454,25 +454,51 @@ async def test_erase_anonymises_entries_and_keeps_totals(db: Database, ledger: Q
     await reserve(ledger, "dm", guild=None)
     await ledger.block(GUILD, ALICE, by=ADMIN, reason="spam")
     before = await ledger.usage_report(GUILD)
+    balance_before = await ledger.balance(GUILD, ALICE, [])
 
-    assert await ledger.erase_member(GUILD, ALICE) == 5  # 3 reserves, a commit and a refund
-    assert await count(db, "SELECT COUNT(*) FROM quota_ledger WHERE user_id = ? AND guild_key = ?", (ALICE, GUILD)) == 0
+    assert await ledger.erase_member(GUILD, ALICE) == 4  # 2 settled reserves, a commit and a refund
+    # What still names her: the open reservation (its refund must reach her) and the carried-forward balance.
+    kinds = await db.fetchall(
+        "SELECT kind, note FROM quota_ledger WHERE user_id = ? AND guild_key = ? ORDER BY id", (ALICE, GUILD)
+    )
+    assert [(k["kind"], k["note"]) for k in kinds] == [("reserve", None), ("adjust", None)]
     after = await ledger.usage_report(GUILD)
     assert after.total == before.total
     assert after.budget_left == before.budget_left
-    assert {r.user_id for r in after.rows} == {None, BOB}
-    assert b"\nerased,2,4,3,0,3\n" in await ledger.usage_csv(GUILD)
-    # The block survives erasure (a moderation record); the usage does not.
+    # Erasing is not a refill: the credits she used this period stay used, and the block stays.
     balance = await ledger.balance(GUILD, ALICE, [])
-    assert (balance.blocked, balance.reserved, balance.spent) == (True, 0, 0)
-    # The anonymised running job still settles, and the server budget follows.
+    assert balance.blocked
+    assert (balance.allowance_left, balance.reserved, balance.bonus) == (
+        balance_before.allowance_left,
+        balance_before.reserved,
+        balance_before.bonus,
+    )
+    # The running job still settles, back to her and to the server budget.
     assert await ledger.refund("a3", "cancelled") is True
+    assert (await ledger.balance(GUILD, ALICE, [])).reserved == 0
     assert (await ledger.usage_report(GUILD)).budget_left == 88
 
     # Her DM and the other server's entries are untouched until she erases everywhere.
-    assert await count(db, "SELECT COUNT(*) FROM quota_ledger WHERE user_id = ?", (ALICE,)) == 2
-    assert await ledger.erase_member(None, ALICE, everywhere=True) == 2
-    assert await count(db, "SELECT COUNT(*) FROM quota_ledger WHERE user_id = ?", (ALICE,)) == 0
+    assert (
+        await count(db, "SELECT COUNT(*) FROM quota_ledger WHERE user_id = ? AND guild_key != ?", (ALICE, GUILD)) == 2
+    )
+    assert await ledger.erase_member(None, ALICE, everywhere=True) >= 1
+    await rederive_and_compare(db)
+
+
+async def test_erase_keeps_an_admin_override_and_the_usage_of_this_period(db: Database, ledger: QuotaLedger) -> None:
+    await ledger.set_member_allowance(GUILD, BOB, 3)
+    await reserve(ledger, "b1", user=BOB, units=2)
+    await ledger.commit("b1")
+    await ledger.grant(GUILD, BOB, 1, by=ADMIN)
+    before = await ledger.balance(GUILD, BOB, [])
+    await ledger.erase_member(GUILD, BOB)
+    after = await ledger.balance(GUILD, BOB, [])
+    assert (after.allowance, after.allowance_left, after.bonus) == (before.allowance, before.allowance_left, 1)
+    assert after.allowance_left == 1
+    # Erasing again, and again, gives nothing back either.
+    await ledger.erase_member(GUILD, BOB)
+    assert (await ledger.balance(GUILD, BOB, [])).allowance_left == 1
     await rederive_and_compare(db)
 
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import os
 import re
 import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -21,12 +25,36 @@ class FileStore:
         self.root = data_dir
         self.inputs = data_dir / "inputs"
         self.results = data_dir / "results"
+        # One lock per input hash, held while a job is created with that file and while a finished job's
+        # clean-up decides to delete it: the clean-up never deletes a file a new job has just referenced.
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def holding(self, shas: Iterable[str]) -> AsyncIterator[None]:
+        """Hold the locks of these input hashes (in a fixed order: no deadlock between two holders)."""
+        wanted = sorted(set(shas))
+        taken: list[asyncio.Lock] = []
+        try:
+            for sha in wanted:
+                lock = self._locks.setdefault(sha, asyncio.Lock())
+                await lock.acquire()
+                taken.append(lock)
+            yield
+        finally:
+            for sha, lock in zip(wanted, taken, strict=False):
+                lock.release()
+                if not lock.locked() and not lock._waiters:
+                    self._locks.pop(sha, None)
+
+    @staticmethod
+    def sha256(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()
 
     def input_path(self, sha256: str) -> Path:
         return self.inputs / sha256[:2] / sha256
 
-    async def put_input(self, data: bytes) -> str:
-        sha = hashlib.sha256(data).hexdigest()
+    async def put_input(self, data: bytes, sha: str | None = None) -> str:
+        sha = sha or self.sha256(data)
         path = self.input_path(sha)
         if not path.exists():
             await asyncio.to_thread(_write_atomically, path, data)
@@ -52,7 +80,12 @@ class FileStore:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
+    """Write beside the target under a name of its own, then rename: two writers of the same file at once
+    never share a temporary file, and a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

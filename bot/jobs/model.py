@@ -14,6 +14,7 @@ class JobStatus(StrEnum):
     SUBMITTING = "submitting"  # a create request may be on its way: never send it again
     SUBMITTED = "submitted"  # the provider has it
     RUNNING = "running"  # the provider says it is working on it
+    FETCHING = "fetching"  # the provider finished; its answer is saved, its files are being fetched
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -25,7 +26,17 @@ class JobStatus(StrEnum):
 
 
 FINAL = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED})
-ACTIVE = (JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.SUBMITTED, JobStatus.RUNNING)
+ACTIVE = (JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.SUBMITTED, JobStatus.RUNNING, JobStatus.FETCHING)
+# At the provider: these hold one of its concurrency slots.
+OCCUPYING = (JobStatus.SUBMITTING, JobStatus.SUBMITTED, JobStatus.RUNNING)
+
+
+class Request(StrEnum):
+    """What a member asked for; the job's next step acts on it (nothing else changes a job's state)."""
+
+    CANCEL = "cancel"
+    ERASE = "erase"  # /forget-me: stop if possible, never deliver, anonymise when it ends
+
 
 # Allowed moves. Anything else is refused, which makes every transition idempotent: repeating one that
 # already happened (a duplicate callback, a replayed recovery) changes nothing.
@@ -34,7 +45,7 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.SUBMITTING: frozenset(
         {
             JobStatus.SUBMITTED,
-            JobStatus.SUCCEEDED,
+            JobStatus.FETCHING,
             JobStatus.QUEUED,
             JobStatus.FAILED,
             JobStatus.EXPIRED,
@@ -42,9 +53,10 @@ TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
         }
     ),
     JobStatus.SUBMITTED: frozenset(
-        {JobStatus.RUNNING, JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
+        {JobStatus.RUNNING, JobStatus.FETCHING, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}
     ),
-    JobStatus.RUNNING: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}),
+    JobStatus.RUNNING: frozenset({JobStatus.FETCHING, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.EXPIRED}),
+    JobStatus.FETCHING: frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.EXPIRED}),
 }
 
 
@@ -95,6 +107,9 @@ class Job:
     started_at: float | None
     updated_at: float
     finished_at: float | None
+    request: Request | None = None
+    outcome: dict[str, Any] | None = None
+    step_errors: int = 0
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Job:
@@ -137,6 +152,9 @@ class Job:
             started_at=row["started_at"],
             updated_at=row["updated_at"],
             finished_at=row["finished_at"],
+            request=Request(row["request"]) if row["request"] else None,
+            outcome=json.loads(row["outcome"]) if row["outcome"] else None,
+            step_errors=row["step_errors"],
         )
 
     def token_usable(self, now: float, margin: float) -> bool:

@@ -74,6 +74,10 @@ class Scheduler:
         self._due.pop(job_id, None)
         self._again.discard(job_id)
 
+    def due(self, job_id: str) -> float | None:
+        """When the job's next step runs, if it is waiting for one."""
+        return self._due.get(job_id)
+
     def is_scheduled(self, job_id: str) -> bool:
         return job_id in self._due or job_id in self._running
 

@@ -8,10 +8,11 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot.jobs.model import ACTIVE, Delivery, InputRecord, Job, JobStatus, ResultRecord
+from bot.jobs.model import ACTIVE, OCCUPYING, Delivery, InputRecord, Job, JobStatus, Request, ResultRecord
 from bot.storage.database import Database
 
 _ACTIVE_SQL = ",".join(f"'{s.value}'" for s in ACTIVE)
+_OCCUPYING_SQL = ",".join(f"'{s.value}'" for s in OCCUPYING)
 
 # Columns that may be set through update(); anything else is a programming error.
 _UPDATABLE = frozenset(
@@ -40,14 +41,17 @@ _UPDATABLE = frozenset(
         "started_at",
         "user_id",
         "params",
+        "request",
+        "outcome",
+        "step_errors",
     }
 )
 
 
 def _encode(key: str, value: Any) -> Any:
-    if key in ("provider_ref", "meta", "params"):
+    if key in ("provider_ref", "meta", "params") or (key == "outcome" and value is not None):
         return json.dumps(value)
-    if isinstance(value, JobStatus | Delivery):
+    if isinstance(value, JobStatus | Delivery | Request):
         return value.value
     return value
 
@@ -181,10 +185,59 @@ class JobStore:
         ).fetchone()
         return int(row[0]) if row else 1
 
-    async def count_occupying(self, provider: str, slot_group: str) -> int:
-        row = await self.db.fetchone(
-            "SELECT COUNT(*) FROM jobs WHERE provider = ? AND slot_group = ? "
-            "AND status IN ('submitting', 'submitted', 'running')",
-            (provider, slot_group),
+    @staticmethod
+    def claim_slot_in(conn: sqlite3.Connection, job: Job, limit: int | None) -> bool:
+        """Move a queued job to SUBMITTING if a slot of its group is free for it, in one statement.
+
+        Queued jobs start in order: a job may go only when the jobs at the provider plus the queued jobs
+        ahead of it leave a slot; two steps running at once can never both take the last one."""
+        params: dict[str, Any] = {
+            "id": job.id,
+            "provider": job.provider,
+            "group": job.slot_group,
+            "created": job.created_at,
+            "limit": limit,
+            "now": time.time(),
+        }
+        gate = ""
+        if limit is not None and job.slot_group is not None:
+            gate = (
+                " AND (SELECT COUNT(*) FROM jobs o WHERE o.provider = :provider AND o.slot_group = :group AND "
+                f"(o.status IN ({_OCCUPYING_SQL}) OR (o.status = 'queued' AND "
+                "(o.created_at < :created OR (o.created_at = :created AND o.id < :id))))) < :limit"
+            )
+        sql = (
+            "UPDATE jobs SET status = 'submitting', attempts = attempts + 1, updated_at = :now "
+            f"WHERE id = :id AND status = 'queued' AND request IS NULL{gate}"
         )
-        return int(row[0]) if row else 0
+        return conn.execute(sql, params).rowcount == 1
+
+    async def queued_in_group(self, provider: str, slot_group: str | None, limit: int) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT id FROM jobs WHERE status = 'queued' AND provider = ? AND slot_group IS ? "
+            "ORDER BY created_at, id LIMIT ?",
+            (provider, slot_group, limit),
+        )
+        return [str(r["id"]) for r in rows]
+
+    async def due_for_sweep(self) -> list[tuple[str, float | None, float]]:
+        """Every job that needs a step: active ones, and finished ones still to be delivered."""
+        rows = await self.db.fetchall(
+            f"SELECT id, next_check_at, deadline_at FROM jobs WHERE status IN ({_ACTIVE_SQL}) "
+            "UNION ALL SELECT id, next_check_at, deadline_at FROM jobs WHERE delivery = 'pending'"
+        )
+        return [(str(r["id"]), r["next_check_at"], float(r["deadline_at"])) for r in rows]
+
+    @staticmethod
+    def record_message_in(conn: sqlite3.Connection, job_id: str, part: int, channel_id: int, message_id: int) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO job_messages (job_id, part, channel_id, message_id) VALUES (?, ?, ?, ?)",
+            (job_id, part, channel_id, message_id),
+        )
+
+    async def messages(self, job_id: str) -> list[tuple[int, int]]:
+        """(channel id, message id) of every part of the job's result, in order."""
+        rows = await self.db.fetchall(
+            "SELECT channel_id, message_id FROM job_messages WHERE job_id = ? ORDER BY part", (job_id,)
+        )
+        return [(int(r["channel_id"]), int(r["message_id"])) for r in rows]

@@ -82,6 +82,12 @@ class NotFoundAtProvider(ProviderError):
     kind = ErrorKind.NOT_FOUND
 
 
+class CancelledAtProvider(ProviderError):
+    """The job was stopped on a member's request while the provider (or a local worker) was running it."""
+
+    kind = ErrorKind.CANCELLED
+
+
 class RateLimited(ProviderError):
     """429: the provider refused the request before doing anything, so even a create may be retried."""
 
@@ -188,6 +194,11 @@ class Adapter(abc.ABC):
 
     async def cancel(self, job: JobContext) -> bool:
         """Cancel at the provider; True if it stopped. Default: the provider cannot cancel."""
+        return False
+
+    def cancellable(self, feature: str) -> bool:
+        """Whether `cancel` can stop a job once the provider has it. When it cannot, Easel refuses to cancel
+        a job already sent: the provider would still run and bill it, so it is delivered instead."""
         return False
 
     async def recover(self, job: JobContext) -> Submitted | None:

@@ -41,16 +41,27 @@ BACKOFF_BASE_S = 0.5
 Classifier = Callable[[int, Any, str], ProviderError | None]
 
 
+MAX_RETRY_AFTER_S = 3600.0  # a provider asking for longer is not believed: the job's deadline decides
+
+
 def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (a number or an HTTP date); None when absent or unreadable.
+    Capped: a huge value must not park a job for days (the engine also stops at the job's deadline)."""
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        if parsed is None:
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
             return None
-        return max(0.0, parsed.timestamp() - time.time())
+        if parsed.tzinfo is None:
+            return None
+        seconds = parsed.timestamp() - time.time()
+    if seconds != seconds:  # NaN
+        return None
+    return min(MAX_RETRY_AFTER_S, max(0.0, seconds))
 
 
 def backoff(attempt: int, *, base: float = BACKOFF_BASE_S, cap: float = 60.0) -> float:

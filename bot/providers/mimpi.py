@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from bot.downloads import check_target, host_is_private
+from bot.http_client import PUBLIC_ONLY
 from bot.media import MediaError, fit_within, to_jpeg
 from bot.providers.base import (
     Adapter,
@@ -195,6 +197,7 @@ class MimpiAdapter(Adapter):
         on_request: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._private: bool | None = None
         self.signed_url_method = signed_url_method.upper()
         self.upload_log: UploadLog = upload_log or MemoryUploadLog()
         self._http = ProviderHTTP(
@@ -297,6 +300,11 @@ class MimpiAdapter(Adapter):
             self.signed_url_method = other
         return answer.data
 
+    async def _provider_is_private(self) -> bool:
+        if self._private is None:
+            self._private = await host_is_private(self.base_url)
+        return self._private
+
     async def upload(self, data: bytes) -> str:
         """Upload one photo (any readable image: sent as JPEG) through a signed URL; returns its image id."""
         try:
@@ -306,10 +314,19 @@ class MimpiAdapter(Adapter):
         last: Transient | None = None
         for _attempt in range(UPLOAD_ATTEMPTS):
             signed = await self._signed_url()
+            # The URL comes from the provider's answer: never let it point the bot at the admin's network.
+            private_ok = await self._provider_is_private()
+            await check_target(signed.url, allow_private=private_ok)
             try:
                 # No bearer header here: the URL is the authorisation, and the key must not reach storage.
                 await self._storage.request(
-                    "PUT", signed.url, safe=False, auth=False, content=jpeg, headers={"Content-Type": "image/jpeg"}
+                    "PUT",
+                    signed.url,
+                    safe=False,
+                    auth=False,
+                    content=jpeg,
+                    headers={"Content-Type": "image/jpeg"},
+                    extensions={PUBLIC_ONLY: not private_ok},
                 )
             except Transient as exc:
                 last = exc

@@ -154,27 +154,47 @@ def reset_member_in(
     return restored
 
 
-def erase_member_in(conn: sqlite3.Connection, key: int | None, user_id: int) -> int:
-    """Anonymise the member's ledger entries (key None: everywhere); returns how many entries changed.
+_UNSETTLED = (
+    "kind = 'reserve' AND NOT EXISTS (SELECT 1 FROM quota_ledger s WHERE s.job_id = quota_ledger.job_id "
+    "AND s.kind IN ('commit', 'refund'))"
+)
 
-    Entries keep their credits, so server totals and budgets stay right. The member's running balance,
-    allowance override and bonus go. A block stays (a moderation record, not usage data; erasing must not
-    lift it), with everything else about the member cleared.
+
+def erase_member_in(conn: sqlite3.Connection, key: int | None, user_id: int, *, now: float) -> int:
+    """Anonymise the member's ledger history (key None: everywhere); returns how many entries changed.
+
+    Erasing personal data must not refill credits, so what the quota needs stays, without the history:
+    - every entry loses the member's id and its notes, except reservations still open (their refund or
+      commit must still reach the member's balance);
+    - one 'adjust' entry per server carries the member's balance forward (bonus left, allowance used this
+      period), so the running balance still re-derives from the entries;
+    - the member's row stays: an admin's "0 credits for this member", a grant or a block survives.
     """
     in_guild = "" if key is None else " AND guild_key = :key"
-    params = {"user": user_id, "key": key}
+    params: dict[str, object] = {"user": user_id, "key": key}
+    members = conn.execute(
+        f"SELECT guild_key, period_start, period_used, bonus FROM quota_members WHERE user_id = :user{in_guild}",
+        params,
+    ).fetchall()
     changed = conn.execute(
-        "UPDATE quota_ledger SET "
-        "user_id = CASE WHEN user_id = :user THEN NULL ELSE user_id END, "
-        "by_user = CASE WHEN by_user = :user THEN NULL ELSE by_user END, "
-        "note = CASE WHEN user_id = :user THEN NULL ELSE note END "
-        f"WHERE (user_id = :user OR by_user = :user){in_guild}",
+        f"UPDATE quota_ledger SET user_id = NULL, note = NULL WHERE user_id = :user AND NOT ({_UNSETTLED}){in_guild}",
         params,
     ).rowcount
-    conn.execute(f"DELETE FROM quota_members WHERE user_id = :user AND blocked_at IS NULL{in_guild}", params)
-    conn.execute(
-        f"UPDATE quota_members SET allowance = NULL, bonus = 0, period_used = 0 WHERE user_id = :user{in_guild}",
-        params,
-    )
+    changed += conn.execute(
+        f"UPDATE quota_ledger SET by_user = NULL, note = NULL WHERE by_user = :user{in_guild}", params
+    ).rowcount
+    for guild, period_start, used, bonus in members:
+        held_used, held_bonus = conn.execute(
+            "SELECT COALESCE(SUM(CASE WHEN period_start = ? THEN -allowance_delta ELSE 0 END), 0), "
+            f"COALESCE(SUM(bonus_delta), 0) FROM quota_ledger WHERE guild_key = ? AND user_id = ? AND {_UNSETTLED}",
+            (period_start, guild, user_id),
+        ).fetchone()
+        carried_used, carried_bonus = int(used) - int(held_used), int(bonus) - int(held_bonus)
+        if carried_used or carried_bonus:
+            conn.execute(
+                "INSERT INTO quota_ledger (at, guild_key, user_id, kind, period_start, allowance_delta, bonus_delta) "
+                "VALUES (?, ?, ?, 'adjust', ?, ?, ?)",
+                (int(now), guild, user_id, period_start, -carried_used, carried_bonus),
+            )
     conn.execute(f"UPDATE quota_members SET blocked_by = NULL WHERE blocked_by = :user{in_guild}", params)
     return int(changed)

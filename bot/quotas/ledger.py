@@ -304,4 +304,5 @@ class QuotaLedger:
     async def erase_member(self, guild_id: int | None, user_id: int, *, everywhere: bool = False) -> int:
         """Anonymise the member's entries in this server (or DMs), or in all of them; returns the count."""
         key = None if everywhere else guild_key(guild_id)
-        return await self._db.write(lambda conn: admin.erase_member_in(conn, key, user_id))
+        now = self._clock()
+        return await self._db.write(lambda conn: admin.erase_member_in(conn, key, user_id, now=now))

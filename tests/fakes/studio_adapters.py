@@ -90,7 +90,12 @@ class PollStudio(_Studio):
         return Pending(progress=answer.get("progress"), next_check=self.poll_every, running=status == "running")
 
     async def cancel(self, job: JobContext) -> bool:
+        if "id" not in job.ref:
+            return False  # the create is still on its way
         await self.http.json("POST", f"/jobs/{job.ref['id']}/cancel", safe=True)
+        return True
+
+    def cancellable(self, feature: str) -> bool:
         return True
 
 
