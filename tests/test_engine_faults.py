@@ -89,10 +89,12 @@ async def test_a_restart_with_many_queued_jobs_holds_the_limit(
     limits = ProviderLimits(min_poll_s=0.02, max_poll_s=0.2, retry_base_s=0.01, max_active={"gpu": 2})
     easel = await start(easel_factory, studio, limits=limits, adapter_kwargs={"slot": "gpu"})
     member = emulator.add_member("queue")
+    await easel.bot.jobs.scheduler.stop()  # as if Easel died right after these jobs were queued
     for n in range(6):
         await run_job(emulator, member, style="poll", prompt=f"q{n}")
-    await emulator.wait_for(lambda: len(studio.jobs) == 2)
+    assert studio.jobs == {}
     await easel.restart()
+    await emulator.wait_for(lambda: len(studio.jobs) >= 2)
     await asyncio.sleep(0.5)
     assert len(studio.jobs) == 2, "after a restart, queued jobs still wait for a slot"
     await studio.finish("1")
@@ -364,8 +366,8 @@ def test_retry_after_that_is_not_a_number_is_ignored() -> None:
 
 async def test_concurrent_stores_of_the_same_bytes_all_succeed(tmp_path: Any) -> None:
     store = FileStore(tmp_path)
-    data = b"x" * 2_000_000
-    shas = await asyncio.gather(*(store.put_input(data) for _ in range(20)))
+    data = b"x" * 16_000_000
+    shas = await asyncio.gather(*(store.put_input(data) for _ in range(12)))
     assert len(set(shas)) == 1
     assert store.input_path(shas[0]).read_bytes() == data
     assert not list(store.input_path(shas[0]).parent.glob("*.tmp")), "no temporary file is left behind"
