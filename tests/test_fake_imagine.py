@@ -212,7 +212,12 @@ async def test_a_video_moves_through_the_documented_words_then_serves_a_real_mp4
 
 async def test_rate_limit_and_credits(http: httpx.AsyncClient, fake: FakeImagine) -> None:
     fake.rate_limit, fake.rate_window_s = 2, 30.0
-    assert (await http.post("image/generations", files=form(prompt="a"))).status_code == 200
+    first = await http.post("image/generations", files=form(prompt="a"))
+    assert (first.status_code, first.headers["x-ratelimit-limit"], first.headers["x-ratelimit-remaining"]) == (
+        200,
+        "2",
+        "1",
+    )
     assert (await http.post("image/generations", files=form(prompt="b"))).status_code == 200
     limited = await http.post("image/generations", files=form(prompt="c"))
     assert_error(limited, 429, 1202)

@@ -140,7 +140,7 @@ async def test_generate_sends_every_field_as_multipart_and_returns_the_image(
     assert result.data is not None
     assert opened(result.data).size == (192, 256)  # 3:4
     assert outcome.meta["style"] == "anime"
-    assert outcome.meta["seed"] == "7"
+    assert outcome.meta["seed"] == 7
 
 
 async def test_generate_sends_the_documented_defaults(adapter: ImagineAdapter, fake: FakeImagine, jobs: Jobs) -> None:

@@ -237,6 +237,7 @@ class FakeImagine:
         self.requests.append(record)
         request[RECORD] = record
         response = await self._answer(request, handler, record)
+        self._rate_headers(request, response)
         if self._take("drop", record) is not None:
             record.fault = "drop"
             assert request.transport is not None
@@ -302,6 +303,15 @@ class FakeImagine:
             return 1202, max(1, math.ceil(self.rate_window_s - (now - start)))
         self._window[key] = (start, count + 1)
         return None
+
+    def _rate_headers(self, request: web.Request, response: web.StreamResponse) -> None:
+        """`x-ratelimit-*` as the real API sends them (observed: a limit of 50 per 60 s)."""
+        if self.rate_limit is None or response.prepared:
+            return
+        _, _, key = request.headers.get("Authorization", "").partition(" ")
+        _, used = self._window.get(key.strip(), (0.0, 0))
+        response.headers["x-ratelimit-limit"] = str(self.rate_limit)
+        response.headers["x-ratelimit-remaining"] = str(max(0, self.rate_limit - used))
 
     async def _parse(self, request: web.Request, record: RecordedRequest) -> None:
         if request.content_type != "multipart/form-data":

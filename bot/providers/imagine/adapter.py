@@ -32,18 +32,16 @@ from bot.providers.base import (
     Transient,
 )
 from bot.providers.http import ProviderHTTP, error_text
-from bot.providers.imagine.errors import classify, is_error_body
-from bot.providers.imagine.models import (
-    PARAM_MODELS,
+from bot.providers.imagine.answers import (
     VIDEO_DONE,
     VIDEO_FAILED,
     VIDEO_RUNNING,
     VIDEO_WAITING,
-    Call,
     VideoCreated,
     VideoStatus,
-    plan,
 )
+from bot.providers.imagine.errors import classify, is_error_body
+from bot.providers.imagine.models import PARAM_MODELS, Call, plan
 from bot.providers.imagine.uploads import Upload, prepare_all
 from bot.settings import Settings
 
@@ -148,7 +146,8 @@ class ImagineAdapter(Adapter):
         if info.kind != "image":
             raise Transient(f"Imagine answered the {call.operation} with a {info.format} file, not an image")
         meta: dict[str, Any] = {"operation": call.operation, "width": info.width, "height": info.height}
-        meta.update({k: v for k, v in call.request.form().items() if k in ("style", "aspect_ratio", "seed")})
+        sent = call.request.model_dump(exclude_none=True)
+        meta.update({k: v for k, v in sent.items() if k in ("style", "aspect_ratio", "seed")})
         source = next((u for u in uploads if u.field == "image"), None)
         if source is not None:
             meta["source"] = f"{source.width}×{source.height}"

@@ -1,4 +1,4 @@
-"""Imagine (Vyro) v2 requests and answers as pydantic models: every documented field, value and default.
+"""Imagine (Vyro) v2 requests as pydantic models: every documented field, value and default.
 
 Two layers:
 - the job's parameters per feature (`ImageParams`, `EditParams`, `UpscaleParams`, `VideoParams`): what a cog
@@ -11,53 +11,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-# --- documented choices, with member-facing labels (for the commands' option lists) ---------------------
-
-ImageStyle = Literal["imagine-turbo", "realistic", "anime", "flux-schnell", "flux-dev", "flux-dev-fast", "sdxl-1.0"]
-IMAGE_STYLES: dict[str, str] = {
-    "imagine-turbo": "Imagine Turbo (fast, default)",
-    "realistic": "Realistic",
-    "anime": "Anime",
-    "flux-schnell": "Flux Schnell",
-    "flux-dev": "Flux Dev",
-    "flux-dev-fast": "Flux Dev (fast)",
-    "sdxl-1.0": "SDXL 1.0",
-}
-DEFAULT_IMAGE_STYLE = "imagine-turbo"
-
-ImageAspect = Literal["1:1", "3:2", "4:3", "3:4", "16:9", "9:16"]
-ASPECT_LABELS: dict[str, str] = {
-    "1:1": "1:1 square",
-    "3:2": "3:2 landscape",
-    "4:3": "4:3 landscape",
-    "3:4": "3:4 portrait",
-    "16:9": "16:9 widescreen",
-    "9:16": "9:16 tall (phone)",
-}
-IMAGE_ASPECTS: dict[str, str] = {ratio: ASPECT_LABELS[ratio] for ratio in get_args(ImageAspect)}
-DEFAULT_ASPECT = "1:1"
-
-BackgroundStyle = Literal["product-shoot"]
-BACKGROUND_STYLES: dict[str, str] = {"product-shoot": "Product shoot"}
-
-VideoAspect = Literal["1:1", "16:9", "9:16"]
-VIDEO_ASPECTS: dict[str, str] = {ratio: ASPECT_LABELS[ratio] for ratio in get_args(VideoAspect)}
-# The docs name one video style "e.g."; the list is open, so any plausible slug is sent and the API decides.
-VIDEO_STYLES: dict[str, str] = {"kling-1.0-pro": "Kling 1.0 Pro"}
-DEFAULT_VIDEO_STYLE = "kling-1.0-pro"
-
-# Per operation, what a command may offer: (style choices, aspect ratio choices); empty = not offered.
-CHOICES: dict[str, tuple[dict[str, str], dict[str, str]]] = {
-    "generate": (IMAGE_STYLES, IMAGE_ASPECTS),
-    "transparent": ({}, IMAGE_ASPECTS),
-    "background": (BACKGROUND_STYLES, {}),
-    "video_text": (VIDEO_STYLES, VIDEO_ASPECTS),
-    "video_image": (VIDEO_STYLES, {}),
-}
+from bot.providers.imagine.choices import (
+    DEFAULT_VIDEO_STYLE,
+    BackgroundStyle,
+    ImageAspect,
+    ImageStyle,
+    VideoAspect,
+)
 
 FEATURES = ("imagine_image", "imagine_edit", "imagine_upscale", "imagine_video")
 ImageOperation = Literal["generate", "transparent"]
@@ -314,71 +278,3 @@ def plan(feature: str, params: _Params) -> Call:
         from_text = VideoFromTextRequest.model_validate({**fields, **_given(aspect_ratio=params.aspect_ratio)})
         return Call("text", "video/text-to-video", from_text, {}, "video", video=True)
     raise ValueError(f"Imagine has no feature {feature!r}")
-
-
-# --- answers ---------------------------------------------------------------------------------------------
-
-
-class _Answer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class ErrorBody(_Answer):
-    """`{"status": "error", "code": 1100, "error": "...", "message": "..."}`."""
-
-    status: str | None = None
-    code: int | None = None
-    error: str | None = None
-    message: str | None = None
-
-
-class VideoCreated(_Answer):
-    id: str = Field(min_length=1)
-    status: str | None = None
-
-    @field_validator("id", mode="before")
-    @classmethod
-    def _id(cls, value: object) -> object:
-        return str(value) if isinstance(value, int) else value
-
-
-class VideoUrls(_Answer):
-    generation: list[str] | str | None = None
-    thumbnail: list[str] | str | None = None
-
-    def generations(self) -> list[str]:
-        values = [self.generation] if isinstance(self.generation, str) else list(self.generation or [])
-        return [url for url in values if isinstance(url, str) and url]
-
-
-class VideoInfo(_Answer):
-    id: str | None = None
-    uuid: str | None = None
-    status: str = ""
-    url: VideoUrls | None = None
-    error: str | None = None
-    message: str | None = None
-
-    @property
-    def ident(self) -> str | None:
-        return self.id or self.uuid
-
-
-class VideoStatus(_Answer):
-    """GET video/{id}/status: `{"status": "success", "video": {...}}`; a bare video object is taken too."""
-
-    status: str | None = None
-    video: VideoInfo | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "video" not in data and ("url" in data or "id" in data or "uuid" in data):
-            return {"status": "success", "video": data}
-        return data
-
-
-VIDEO_WAITING = frozenset({"queued", "pending"})
-VIDEO_RUNNING = frozenset({"generating", "running", "processing", "in_progress"})
-VIDEO_FAILED = frozenset({"error", "failed", "cancelled", "canceled", "rejected"})
-VIDEO_DONE = frozenset({"finished", "success"})
