@@ -429,8 +429,14 @@ async def test_video_from_text_moves_from_processing_to_a_real_mp4(
     assert call.fields == {"prompt": "waves at night", "style": "kling-1.0-pro", "aspect_ratio": "16:9"}
     video_id = submitted.ref["id"]
     assert video_id in fake.videos
-    seen, outcome = await poll(adapter, with_ref(job, submitted))
-    assert any(not p.running for p in seen) or seen == []  # "queued" is waiting, not running
+    job = with_ref(job, submitted)
+    fake.set_status(video_id, "processing")  # held there until the test lets the clock run
+    for _ in range(3):
+        pending = await adapter.check(job)
+        assert isinstance(pending, Pending)
+        assert pending.running is True
+    fake.set_status(video_id, None)
+    _, outcome = await poll(adapter, job)
     assert isinstance(outcome, Finished)
     (result,) = outcome.files
     assert result.kind == "video"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import random
 
+import av
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -64,6 +66,32 @@ def test_an_impossible_limit_gives_none(noisy_clip: bytes) -> None:
     assert fit_video(noisy_clip, 2_000) is None
 
 
+def webm(width: int, height: int, frames: int = 6) -> bytes:
+    out = io.BytesIO()
+    with av.open(out, mode="w", format="webm") as container:
+        stream = container.add_stream("libvpx", rate=12)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), index * 40, dtype=np.uint8), format="rgb24")
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return out.getvalue()
+
+
+def test_a_webm_within_the_limit_still_becomes_an_h264_mp4() -> None:
+    source = webm(64, 48)
+    assert probe(source).codec == "vp8"
+    fitted = fit_video(source, 200_000)
+    assert fitted is not None
+    assert len(fitted) <= 200_000
+    info = probe(fitted)
+    assert (info.codec, info.width, info.height) == ("h264", 64, 48)
+    assert "mp4" in info.container
+
+
 def test_an_h264_mp4_within_the_limit_comes_back_unchanged() -> None:
     clip = make_mp4(64, 48, seconds=0.5)
     assert fit_video(clip, len(clip)) == clip
@@ -97,6 +125,21 @@ def test_a_transparent_png_over_the_limit_shrinks_and_keeps_its_transparency() -
     corner = image.convert("RGBA").getpixel((0, 0))
     assert isinstance(corner, tuple)
     assert corner[3] == 0
+
+
+def test_a_palette_png_with_a_transparent_colour_keeps_it() -> None:
+    rnd = random.Random(5)
+    image = Image.new("P", (500, 500), 0)
+    image.putdata([rnd.randrange(1, 256) for _ in range(500 * 250)] + [0] * (500 * 250))
+    image.putpalette([rnd.randrange(256) for _ in range(768)])
+    out = io.BytesIO()
+    image.save(out, "PNG", transparency=0)
+    data = out.getvalue()
+    fitted = fit_image(data, len(data) // 3)
+    assert fitted is not None
+    assert len(fitted[0]) <= len(data) // 3
+    assert fitted[1] in ("png", "webp")
+    assert has_transparency(fitted[0])
 
 
 def test_an_opaque_picture_may_become_jpeg() -> None:

@@ -157,6 +157,8 @@ class ImagineAdapter(Adapter):
     # Checking (videos)
 
     async def check(self, job: JobContext) -> Pending | Finished | Failed:
+        if not job.ref.get("id"):
+            return Failed(ErrorKind.FAILED, "Easel has no Imagine video id for this job")
         video_id = str(job.ref["id"])
         path = self.video_status_path.format(id=video_id)
         response = await self.http.request("GET", path, safe=True, timeout=self._status_timeout)
