@@ -553,3 +553,18 @@ def test_documented_choices_have_labels() -> None:
     assert list(IMAGE_ASPECTS) == ["1:1", "3:2", "4:3", "3:4", "16:9", "9:16"]
     assert IMAGE_ASPECTS["3:4"] == "3:4 portrait"
     assert list(VIDEO_ASPECTS) == ["1:1", "16:9", "9:16"]
+
+
+async def test_a_dropped_status_poll_is_safe_to_send_again(
+    adapter: ImagineAdapter, fake: FakeImagine, jobs: Jobs
+) -> None:
+    job = jobs("imagine_video", {"prompt": "a boat"})
+    submitted = await adapter.submit(job)
+    assert isinstance(submitted, Submitted)
+    video_id = submitted.ref["id"]
+    fake.set_status(video_id, "running")
+    fake.drop_next(route=f"video/{video_id}/status")
+    outcome = await adapter.check(with_ref(job, submitted))
+    assert isinstance(outcome, Pending)
+    polls = [r for r in fake.requests if r.method == "GET"]
+    assert [r.fault for r in polls] == ["drop", None]  # a GET is retried in the call; a create never is
