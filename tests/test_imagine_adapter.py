@@ -151,6 +151,19 @@ async def test_generate_sends_the_documented_defaults(adapter: ImagineAdapter, f
     assert outcome.files[0].filename == "imagine.png"
 
 
+async def test_an_answer_with_a_link_instead_of_bytes_is_taken_too(
+    client: httpx.AsyncClient, adapter: ImagineAdapter, fake: FakeImagine, jobs: Jobs
+) -> None:
+    fake.image_answer = "link"
+    outcome = await adapter.submit(jobs("imagine_image", {"prompt": "a kite", "aspect_ratio": "9:16"}))
+    assert isinstance(outcome, Finished)
+    (result,) = outcome.files
+    assert result.url is not None
+    assert result.data is None
+    assert result.filename == "imagine.jpg"
+    assert opened(await fetch(client, result.url, allow_private=True)).size == (144, 256)
+
+
 async def test_transparent_returns_a_png_with_transparent_pixels(
     adapter: ImagineAdapter, fake: FakeImagine, jobs: Jobs
 ) -> None:
@@ -515,6 +528,24 @@ async def test_finished_without_a_link_is_a_failure(client: httpx.AsyncClient, f
     outcome = await adapter.check(with_ref(job, submitted))
     assert isinstance(outcome, Failed)
     assert fake.requests[-1].path == f"video/status/{submitted.ref['id']}"
+
+
+async def test_a_bare_status_object_and_its_error_status(
+    adapter: ImagineAdapter, fake: FakeImagine, jobs: Jobs
+) -> None:
+    fake.video_bare = True
+    job = jobs("imagine_video", {"prompt": "a bird"})
+    submitted = await adapter.submit(job)
+    assert isinstance(submitted, Submitted)
+    job = with_ref(job, submitted)
+    fake.set_status(submitted.ref["id"], "error")  # a video's "status": "error", not an error answer
+    failed = await adapter.check(job)
+    assert isinstance(failed, Failed)
+    assert failed.kind == ErrorKind.FAILED
+    fake.set_status(submitted.ref["id"], "success")
+    done = await adapter.check(job)
+    assert isinstance(done, Finished)
+    assert done.files[0].url is not None
 
 
 async def test_recover_cannot_find_anything(adapter: ImagineAdapter, jobs: Jobs) -> None:

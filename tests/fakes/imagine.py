@@ -132,6 +132,9 @@ class FakeImagine:
         self.image_long_side = 256
         self.generation_format = "JPEG"  # plain generations come as JPEG, edits and transparent ones as PNG
         self.octet_stream = False  # answer images as application/octet-stream, as some deployments do
+        # "bytes" (what every known client gets) or "link": JSON with a URL, as the seed's overview describes
+        self.image_answer = "bytes"
+        self.video_bare = False  # the status answer as a bare video object, without the {"video": ...} wrapper
         self.video_timeline = DEFAULT_VIDEO_TIMELINE
         self.video_seconds = 0.15  # after this the video is finished
         self.video_url_shape = "list"  # or "string": both shapes of url.generation exist; "none": no url
@@ -142,6 +145,7 @@ class FakeImagine:
         self._faults: list[_Fault] = []
         self._window: dict[str, tuple[float, int]] = {}
         self._mp4: dict[tuple[int, int], bytes] = {}
+        self.stored: dict[str, tuple[bytes, str]] = {}  # linked results: name -> (bytes, content type)
         self._runner: web.AppRunner | None = None
         self._stopping = asyncio.Event()
         self._port: int | None = None
@@ -155,6 +159,7 @@ class FakeImagine:
         for route in STATUS_ROUTES:
             app.router.add_get(f"/v2/{route}", self._status)
         app.router.add_get("/media/{id}.mp4", self._media)
+        app.router.add_get("/media/{name}", self._stored)
         self._stopping = asyncio.Event()
         self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
         await self._runner.setup()
@@ -355,6 +360,10 @@ class FakeImagine:
         if refusal is not None:
             return refusal
         content_type = "application/octet-stream" if self.octet_stream else f"image/{fmt.lower()}"
+        if self.image_answer == "link":
+            name = f"{uuid.uuid4().hex}.{'jpg' if fmt == 'JPEG' else fmt.lower()}"
+            self.stored[name] = (data, content_type)
+            return web.json_response({"status": "success", "data": {"url": f"{self.origin}/media/{name}"}})
         return web.Response(body=data, content_type=content_type)
 
     def _image(self, path: str, form: Form) -> tuple[bytes, str]:
@@ -435,7 +444,13 @@ class FakeImagine:
                 video["url"] = {"generation": [url] if self.video_url_shape == "list" else url, "thumbnail": thumb}
         elif status in ("failed", "error", "rejected"):
             video["message"] = "The video could not be generated"
-        return web.json_response({"status": "success", "video": video})
+        return web.json_response(video if self.video_bare else {"status": "success", "video": video})
+
+    async def _stored(self, request: web.Request) -> web.Response:
+        entry = self.stored.get(request.match_info["name"])
+        if entry is None:
+            return web.Response(status=404, text="NoSuchKey")
+        return web.Response(body=entry[0], content_type=entry[1])
 
     async def _media(self, request: web.Request) -> web.Response:
         job = self.videos.get(request.match_info["id"])

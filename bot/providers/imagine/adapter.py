@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import ValidationError
@@ -39,8 +40,10 @@ from bot.providers.imagine.answers import (
     VIDEO_WAITING,
     VideoCreated,
     VideoStatus,
+    error_body,
+    image_link,
 )
-from bot.providers.imagine.errors import classify, is_error_body
+from bot.providers.imagine.errors import classify
 from bot.providers.imagine.models import PARAM_MODELS, Call, plan
 from bot.providers.imagine.uploads import Upload, prepare_all
 from bot.settings import Settings
@@ -121,7 +124,7 @@ class ImagineAdapter(Adapter):
 
     def _video_submitted(self, job: JobContext, call: Call, response: httpx.Response) -> Submitted:
         body = _json_or_none(response)
-        if is_error_body(body):
+        if error_body(body) is not None:
             raise _error_from_body(response.status_code, body)
         try:
             created = VideoCreated.model_validate(body)
@@ -136,8 +139,12 @@ class ImagineAdapter(Adapter):
         data = response.content
         if response.headers.get("Content-Type", "").startswith("application/json"):
             body = _json_or_none(response)
-            if is_error_body(body):
+            if error_body(body) is not None:
                 raise _error_from_body(response.status_code, body)
+            link = image_link(body)
+            if link is not None:  # the engine downloads and verifies it
+                linked = {"operation": call.operation, **self._sent(call)}
+                return Finished([ResultFile(f"{call.stem}.{_link_extension(link)}", url=link)], meta=linked)
         try:
             info = await identify_async(data)
         except MediaError as exc:
@@ -146,13 +153,17 @@ class ImagineAdapter(Adapter):
         if info.kind != "image":
             raise Transient(f"Imagine answered the {call.operation} with a {info.format} file, not an image")
         meta: dict[str, Any] = {"operation": call.operation, "width": info.width, "height": info.height}
-        sent = call.request.model_dump(exclude_none=True)
-        meta.update({k: v for k, v in sent.items() if k in ("style", "aspect_ratio", "seed")})
+        meta.update(self._sent(call))
         source = next((u for u in uploads if u.field == "image"), None)
         if source is not None:
             meta["source"] = f"{source.width}×{source.height}"
         log.info("Imagine %s for job %s: %s %d×%d", call.operation, job.id, info.format, info.width, info.height)
         return Finished([ResultFile(f"{call.stem}.{info.extension}", data=data)], meta=meta)
+
+    @staticmethod
+    def _sent(call: Call) -> dict[str, Any]:
+        sent = call.request.model_dump(exclude_none=True)
+        return {k: v for k, v in sent.items() if k in ("style", "aspect_ratio", "seed")}
 
     # Checking (videos)
 
@@ -163,7 +174,7 @@ class ImagineAdapter(Adapter):
         path = self.video_status_path.format(id=video_id)
         response = await self.http.request("GET", path, safe=True, timeout=self._status_timeout)
         body = _json_or_none(response)
-        if is_error_body(body):
+        if error_body(body) is not None:
             raise _error_from_body(response.status_code, body)
         try:
             answer = VideoStatus.model_validate(body)
@@ -203,6 +214,11 @@ def _json_or_none(response: httpx.Response) -> Any:
         return response.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None
+
+
+def _link_extension(link: str) -> str:
+    suffix = urlsplit(link).path.rsplit(".", 1)[-1].lower()
+    return {"jpeg": "jpg"}.get(suffix, suffix) if suffix in ("png", "jpg", "jpeg", "webp") else "png"
 
 
 def _error_from_body(status: int, body: Any) -> ProviderError:

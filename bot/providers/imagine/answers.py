@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class _Answer(BaseModel):
@@ -18,6 +18,37 @@ class ErrorBody(_Answer):
     code: int | None = None
     error: str | None = None
     message: str | None = None
+
+
+VIDEO_KEYS = ("video", "id", "uuid", "url")
+LINK_KEYS = ("url", "image_url", "image", "output", "generation", "result", "data")
+
+
+def error_body(body: Any) -> ErrorBody | None:
+    """The documented error shape, if `body` is one (a bare video object whose status is "error" is not)."""
+    if not isinstance(body, dict):
+        return None
+    try:
+        parsed = ErrorBody.model_validate(body)
+    except ValidationError:
+        return None
+    if parsed.code is None and (parsed.status != "error" or any(key in body for key in VIDEO_KEYS)):
+        return None
+    return parsed
+
+
+def image_link(body: Any, depth: int = 0) -> str | None:
+    """The first http(s) link in a JSON answer: the seed says results are "typically returned as a URL",
+    while every known client gets the bytes. Both are taken."""
+    if depth > 3:
+        return None
+    if isinstance(body, str):
+        return body if body.startswith(("https://", "http://")) else None
+    if isinstance(body, list):
+        return next((link for item in body[:5] if (link := image_link(item, depth + 1))), None)
+    if isinstance(body, dict):
+        return next((link for key in LINK_KEYS if (link := image_link(body.get(key), depth + 1))), None)
+    return None
 
 
 class VideoCreated(_Answer):

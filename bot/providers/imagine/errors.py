@@ -15,6 +15,7 @@ from bot.providers.base import (
     RateLimited,
     Transient,
 )
+from bot.providers.imagine.answers import error_body
 
 AUTH_CODES = frozenset({1000, 1001, 1002})  # token missing, invalid, expired
 INVALID_REQUEST = 1100
@@ -23,23 +24,10 @@ UNAVAILABLE = 1200
 TOO_MANY_REQUESTS = 1202
 
 
-def error_code(body: Any) -> int | None:
-    if isinstance(body, dict):
-        code = body.get("code")
-        if isinstance(code, int) and not isinstance(code, bool):
-            return code
-        if isinstance(code, str) and code.strip().isdigit():
-            return int(code.strip())
-    return None
-
-
-def is_error_body(body: Any) -> bool:
-    return isinstance(body, dict) and (body.get("status") == "error" or error_code(body) is not None)
-
-
 def classify(status: int, body: Any, message: str) -> ProviderError | None:
     """ProviderHTTP's hook: the documented codes; anything else falls back to the shared status mapping."""
-    code = error_code(body)
+    parsed = error_body(body)
+    code = parsed.code if parsed is not None else None
     if code in AUTH_CODES:
         return AuthenticationFailed(message, status=status)
     if code == INVALID_REQUEST:
