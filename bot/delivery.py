@@ -23,7 +23,9 @@ import discord
 from bot import limits
 from bot.jobs.files import FileStore
 from bot.jobs.model import Job, JobStatus, ResultRecord
-from bot.media import describe_size, fit_within_async
+from bot.media import EXTENSION, describe_size
+from bot.media.fit import fit_image_async
+from bot.media.video import fit_video
 
 if TYPE_CHECKING:
     from bot.app import EaselBot
@@ -147,14 +149,19 @@ class Deliverer:
         return embed
 
     async def _fit(self, record: ResultRecord, data: bytes, limit: int) -> tuple[str, bytes] | str:
-        """The file as it can be uploaded, or a note saying why it cannot."""
+        """The file as it can be uploaded (pictures keep their transparency, videos are re-encoded), or a
+        note saying why it cannot."""
         if len(data) <= limit:
             return record.filename, data
+        stem = record.filename.rsplit(".", 1)[0]
         if record.kind == "image":
-            fitted = await fit_within_async(data, limit)
+            fitted = await fit_image_async(data, limit)
             if fitted is not None:
-                stem = record.filename.rsplit(".", 1)[0]
-                return f"{stem}.jpg", fitted[0]
+                return f"{stem}.{EXTENSION.get(fitted[1], 'jpg')}", fitted[0]
+        elif record.kind == "video":
+            video = await asyncio.to_thread(fit_video, data, limit)
+            if video is not None:
+                return f"{stem}.mp4", video
         return (
             f"`{record.filename}` is {describe_size(len(data))}, over this server's upload limit of "
             f"{describe_size(limit)}, so it could not be attached."

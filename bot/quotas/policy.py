@@ -37,7 +37,13 @@ DEFAULT_COSTS = MappingProxyType(
         # imagine
         "imagine_image": 1,
         "imagine_edit": 2,
+        "imagine_upscale": 2,
         "imagine_video": 10,
+        # Easel's own studio: runs on the bot's machine, free unless an admin sets a cost
+        "local_coloring": 0,
+        "local_pbn": 0,
+        "local_upscale": 0,
+        "local_filter": 0,
     }
 )
 FEATURES = frozenset(DEFAULT_COSTS)
