@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 from PIL import Image, ImageDraw
 
 PREFIX = "/v1"
@@ -117,7 +118,7 @@ class RecordedRequest:
     method: str
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    headers: CIMultiDict[str]  # looked up case-insensitively, as HTTP does
     json: Any
     body: bytes
 
@@ -394,7 +395,9 @@ class FakeFlair:
             with contextlib.suppress(ValueError):
                 parsed = json.loads(body)
         self.requests.append(
-            RecordedRequest(request.method, request.path, dict(request.query), dict(request.headers), parsed, body)
+            RecordedRequest(
+                request.method, request.path, dict(request.query), CIMultiDict(request.headers), parsed, body
+            )
         )
         fault = self._take_fault(request)
         if fault is not None and not fault.after_processing:
