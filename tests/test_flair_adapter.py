@@ -310,7 +310,7 @@ async def test_a_crash_mid_uploads_then_resubmit_uploads_only_the_rest(
     assert len(posts(fake, f"/models/{model.id}/trainings")) == 1
 
 
-async def test_recover_finds_a_started_training_whose_answer_was_lost(
+async def test_a_start_whose_answer_was_lost_is_found_in_the_training_list(
     fake: FakeFlair, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
     log = MemoryUploadLog()
@@ -320,28 +320,56 @@ async def test_recover_finds_a_started_training_whose_answer_was_lost(
     older = await adapter.submit(training_job(model.id, inputs, job_id="old"))
     assert isinstance(older, Submitted)
     fake.drop_next(route="start_training", after_processing=True)
-    job = training_job(model.id, inputs, job_id="new")
-    with pytest.raises(Transient) as caught:
-        await adapter.submit(job)
-    assert caught.value.reached is True
-    assert len(fake.trainings) == 2, "the start took effect, its answer was lost"
-    with pytest.raises(Transient, match="not sent again"):
-        await adapter.submit(job)
-    recovered = await adapter.recover(job)
-    assert isinstance(recovered, Submitted)
+    found = await adapter.submit(training_job(model.id, inputs, job_id="new"))
+    assert isinstance(found, Submitted)
     new_id = next(t for t in fake.trainings if t != older.ref["training_id"])
-    assert recovered.ref == {"model_id": model.id, "training_id": new_id}
+    assert found.ref == {"model_id": model.id, "training_id": new_id}, "the new one, not the model's older training"
     assert len(fake.trainings) == 2
     assert (await log.start_state("new")).training_id == new_id
 
-    fake.drop_next(route="start_training")  # this time the start never took effect
-    lost = training_job(model.id, inputs, job_id="never")
-    with pytest.raises(Transient):
+    fake.drop_next(route="start_training")  # this time it never took effect
+    lost = training_job(model.id, inputs, job_id="lost")
+    with pytest.raises(Transient) as caught:
         await adapter.submit(lost)
-    again = await adapter.recover(lost)
-    assert isinstance(again, Submitted)
-    assert len(fake.trainings) == 3, "nothing new in the list: the start is sent (once)"
-    assert await adapter.recover(image_job({})) is None
+    assert caught.value.reached is True, "it might still land: the engine must not send it again"
+    with pytest.raises(Transient, match="not sent again"):
+        await adapter.submit(lost)
+    assert len(fake.trainings) == 2
+
+
+async def test_recover_after_a_crash_mid_submit(fake: FakeFlair, http: httpx.AsyncClient, tmp_path: Path) -> None:
+    log = MemoryUploadLog()
+    adapter = flair(fake, http, upload_log=log)
+    model = await adapter.api.create_model("Crash")
+    inputs = stored(tmp_path, 2)
+    older = await adapter.submit(training_job(model.id, inputs, job_id="old"))
+    assert isinstance(older, Submitted)
+    # The process died after sending a start, before reading its answer: the log knows it was sent.
+    await log.set_start_sent("landed", True, (older.ref["training_id"],))
+    landed_id = await adapter.api.start_training(model.id, strength=7, speed="fast")
+    restarted = flair(fake, http, upload_log=log)
+    recovered = await restarted.recover(training_job(model.id, inputs, job_id="landed"))
+    assert recovered == Submitted(ref={"model_id": model.id, "training_id": landed_id}, next_check=0.0)
+    assert len(fake.trainings) == 2
+
+    # Died before the start arrived: nothing new is listed, so the job is finished now, once.
+    await log.set_start_sent("unsent", True, tuple(fake.trainings))
+    unsent = await restarted.recover(training_job(model.id, inputs, job_id="unsent"))
+    assert isinstance(unsent, Submitted)
+    assert len(fake.trainings) == 3
+    # Died mid-uploads (start never sent): the rest is uploaded and the training started.
+    uploads = len(fake.data)
+    fresh = stored(tmp_path, 3, who="fresh")
+    await log.record_upload("mid", fresh[0].path.name, await adapter.api.upload_data(model.id, fresh[0].read()))
+    mid = await restarted.recover(training_job(model.id, fresh, job_id="mid"))
+    assert isinstance(mid, Submitted)
+    assert len(fake.data) == uploads + 3
+    assert len(fake.trainings) == 4
+    # Two unexplained new trainings: no guessing.
+    await log.set_start_sent("ambiguous", True, ())
+    assert await restarted.recover(training_job(model.id, inputs, job_id="ambiguous")) is None
+    assert len(fake.trainings) == 4
+    assert await restarted.recover(image_job({})) is None
 
 
 async def test_cancel_stops_a_running_training_but_is_too_late_once_succeeded(
@@ -482,8 +510,9 @@ async def test_style_image_params_are_checked_before_sending(fake: FakeFlair, ht
 
 
 async def test_errors_map_to_the_engines_classes(fake: FakeFlair, http: httpx.AsyncClient, tmp_path: Path) -> None:
-    with pytest.raises(AuthenticationFailed):
+    with pytest.raises(AuthenticationFailed) as denied:
         await client(fake, http, key="fl_wrong").create_model("x")
+    assert "fl_wrong" not in str(denied.value), "no key in error messages"
     fake.fail_next(403, route="get_model")
     with pytest.raises(AuthenticationFailed):
         await client(fake, http).get_model("m")

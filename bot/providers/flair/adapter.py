@@ -166,20 +166,25 @@ class FlairAdapter(Adapter):
             return self._submitted(params.model_id, state.training_id, next_check=0.0)
         if not state.sent:
             return await self._train(job)
-        trainings = await self.api.list_trainings(params.model_id)
-        new = [t.id for t in trainings if t.id not in state.earlier]
+        new = await self._new_trainings(job, params.model_id, state.earlier)
         if len(new) == 1:
-            await self.upload_log.record_training(job.id, new[0])
-            log.info("Flair: recovered job %s as training %s", job.id, new[0])
             return self._submitted(params.model_id, new[0], next_check=0.0)
         if not new:
-            # Flair lists no training it did not have before: the start never arrived, so it may be sent.
+            # Flair lists no training it did not have before: the start never arrived (a restart takes long
+            # enough for one in flight to have landed), so it may be sent.
             await self.upload_log.set_start_sent(job.id, False)
             return await self._train(job)
-        log.warning(
-            "Flair: job %s matches %d new trainings of model %s; not guessing", job.id, len(new), params.model_id
-        )
         return None
+
+    async def _new_trainings(self, job: JobContext, model_id: str, earlier: tuple[str, ...]) -> list[str]:
+        """The model's trainings that were not there before this job's start was sent; recorded if just one."""
+        new = [t.id for t in await self.api.list_trainings(model_id) if t.id not in earlier]
+        if len(new) == 1:
+            await self.upload_log.record_training(job.id, new[0])
+            log.info("Flair: job %s found as training %s of model %s", job.id, new[0], model_id)
+        elif new:
+            log.warning("Flair: job %s matches %d new trainings of model %s; not guessing", job.id, len(new), model_id)
+        return new
 
     # ------------------------------------------------------------------ training
 
@@ -234,10 +239,23 @@ class FlairAdapter(Adapter):
         except ProviderError as exc:
             if _refused(exc):
                 await self.upload_log.set_start_sent(job.id, False)
+            elif isinstance(exc, Transient):
+                found = await self._found_after(job, params.model_id, earlier)
+                if found is not None:
+                    return found
             raise
         await self.upload_log.record_training(job.id, training_id)
         log.info("Flair: job %s is training %s of model %s", job.id, training_id, params.model_id)
         return self._submitted(params.model_id, training_id)
+
+    async def _found_after(self, job: JobContext, model_id: str, earlier: tuple[str, ...]) -> Submitted | None:
+        """The start may have landed (5xx, timeout, lost answer): the training list says whether it did."""
+        try:
+            new = await self._new_trainings(job, model_id, earlier)
+        except ProviderError:
+            return None
+        # None new: it may still land later (a gateway timeout), so it is not sent again; the job stops.
+        return self._submitted(model_id, new[0]) if len(new) == 1 else None
 
     def _training_outcome(self, model_id: str, training_id: str, status: TrainingStatus) -> Pending | Finished | Failed:
         phase = status.phase
