@@ -284,30 +284,52 @@ async def test_training_job_submit_check_finished_with_trigger_word(
     assert len(fake.trainings) == 1
 
 
-async def test_a_crash_mid_uploads_then_resubmit_uploads_only_the_rest(
-    fake: FakeFlair, http: httpx.AsyncClient, tmp_path: Path
+@pytest.mark.parametrize("parallelism", [1, 3])
+async def test_a_failure_mid_uploads_then_resubmit_uploads_only_the_rest(
+    fake: FakeFlair, http: httpx.AsyncClient, tmp_path: Path, parallelism: int
 ) -> None:
     log = MemoryUploadLog()
     first = flair(fake, http, upload_log=log)
-    first.upload_parallelism = 1  # one at a time: the crash lands after exactly two uploads
+    first.upload_parallelism = parallelism
     model = await first.api.create_model("Crashy")
-    inputs = stored(tmp_path, 5)
-    fake.drop_next(route="upload_data", skip=2)  # the connection dies on the third upload
+    inputs = stored(tmp_path, 6)
+    fake.drop_next(route="upload_data", skip=2)  # the connection dies on the third upload to arrive
     with pytest.raises(Transient) as caught:
         await first.submit(training_job(model.id, inputs))
     assert caught.value.reached is False, "the paid start was never sent: the engine may resubmit"
-    assert len(fake.data) == 2
-    assert len(await log.uploaded("job1")) == 2
+    recorded = await log.uploaded("job1")
+    assert sorted(recorded.values()) == sorted(fake.data), "every upload Flair stored is recorded"
+    assert 2 <= len(fake.data) <= parallelism + 1, "no new upload starts after the failure"
     assert fake.trainings == {}
 
     restarted = flair(fake, http, upload_log=log)  # a new process, the same (persisted) log
     submitted = await restarted.submit(training_job(model.id, inputs))
     assert isinstance(submitted, Submitted)
-    assert len(fake.uploads_to(model.id)) == 6, "2 + the dropped one + the 3 missing: none uploaded twice"
-    assert len(fake.data) == 5
+    assert len(fake.uploads_to(model.id)) == 7, "six images and the dropped request: none uploaded twice"
+    assert len(fake.data) == 6
     assert sorted(fake.models[model.id].data_ids) == sorted((await log.uploaded("job1")).values())
     assert len(fake.trainings) == 1
     assert len(posts(fake, f"/models/{model.id}/trainings")) == 1
+
+
+async def test_a_crash_while_recording_stops_the_submit(
+    fake: FakeFlair, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    class CrashingLog(MemoryUploadLog):
+        async def record_upload(self, job_id: str, key: str, data_id: str) -> None:
+            if len(await self.uploaded(job_id)) == 2:
+                raise RuntimeError("disk full")
+            await super().record_upload(job_id, key, data_id)
+
+    log = CrashingLog()
+    adapter = flair(fake, http, upload_log=log)
+    adapter.upload_parallelism = 1
+    model = await adapter.api.create_model("Disk full")
+    with pytest.raises(RuntimeError):
+        await adapter.submit(training_job(model.id, stored(tmp_path, 4)))
+    assert len(fake.data) == 3, "nothing more is uploaded once a step failed"
+    assert fake.trainings == {}, "the paid start is never sent after a failed step"
+    assert (await log.start_state("job1")).sent is False
 
 
 async def test_a_start_whose_answer_was_lost_is_found_in_the_training_list(

@@ -62,16 +62,19 @@ def _params(model: type[P], job: JobContext, what: str) -> P:
         raise InvalidInput(f"the {what} request is invalid ({fields})") from exc
 
 
-async def _gather_all(coros: Sequence[Awaitable[str]]) -> list[str]:
-    """Like gather, but the first failure cancels the rest (no uploads left running behind our back)."""
-    tasks = [asyncio.ensure_future(c) for c in coros]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
+async def _settle_all(coros: Sequence[Awaitable[str]]) -> list[str]:
+    """Run all; on a failure the ones not started yet stay unstarted (see `_Stop`), the ones in flight finish
+    and are recorded (cancelling them could lose an upload Flair has already stored, to be sent twice later).
+    Raises the first real failure."""
+    results = await asyncio.gather(*coros, return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException) and not isinstance(r, _Stop)]
+    if failures:
+        raise failures[0]
+    return [r for r in results if isinstance(r, str)]
+
+
+class _Stop(Exception):
+    """An upload not started because another one failed."""
 
 
 def _refused(exc: ProviderError) -> bool:
@@ -194,29 +197,39 @@ class FlairAdapter(Adapter):
             next_check=self.first_check_s[TRAINING] if next_check is None else next_check,
         )
 
+    @staticmethod
+    async def _read(item: InputFile) -> bytes:
+        try:
+            return await asyncio.to_thread(item.read)
+        except FileNotFoundError as exc:
+            raise InvalidInput(f"the training image {item.filename} is no longer stored") from exc
+
     async def _upload_inputs(self, job: JobContext, model_id: str) -> list[str]:
         images = [item for item in job.inputs if item.name == "image"] or list(job.inputs)
         if not images:
             raise InvalidInput("the training set has no images")
         done = await self.upload_log.uploaded(job.id)
         gate = asyncio.Semaphore(self.upload_parallelism)
+        failed = asyncio.Event()
 
         async def one(item: InputFile) -> str:
             key = item.path.name  # the engine stores inputs by content hash: the same image, the same upload
             if key in done:
                 return done[key]
-            async with gate:
-                try:
-                    data = await asyncio.to_thread(item.read)
-                except FileNotFoundError as exc:
-                    raise InvalidInput(f"the training image {item.filename} is no longer stored") from exc
-                data_id = await self.api.upload_data(model_id, data)
-            await self.upload_log.record_upload(job.id, key, data_id)
+            try:
+                async with gate:
+                    if failed.is_set():
+                        raise _Stop
+                    data_id = await self.api.upload_data(model_id, await self._read(item))
+                await self.upload_log.record_upload(job.id, key, data_id)
+            except BaseException:
+                failed.set()
+                raise
             done[key] = data_id
             return data_id
 
         try:
-            ids = await _gather_all([one(item) for item in images])
+            ids = await _settle_all([one(item) for item in images])
         except Transient as exc:
             # Uploads are free and recorded: the paid start was not sent, so the engine may resubmit.
             raise Transient(
