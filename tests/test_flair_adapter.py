@@ -604,3 +604,27 @@ async def test_malformed_answers_and_lost_ids(fake: FakeFlair, http: httpx.Async
     inline = await adapter.check(with_ref(image_job({}), made.ref))
     assert isinstance(inline, Finished)
     assert inline.files[0].data == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [("failed", ErrorKind.FAILED), ("cancelled", ErrorKind.CANCELLED), ("melted", ErrorKind.FAILED)],
+)
+async def test_prediction_endings(fake: FakeFlair, http: httpx.AsyncClient, status: str, kind: ErrorKind) -> None:
+    adapter = flair(fake, http)
+    model_id, training_id, _ = await trained_model(fake, adapter.api, "Endings")
+    made = await adapter.submit(
+        image_job({"prompt": "x", "models": [{"model_id": model_id, "training_id": training_id}]})
+    )
+    assert isinstance(made, Submitted)
+    fake.force_status(made.ref["prediction_id"], status)
+    ended = await adapter.check(with_ref(image_job({}), made.ref))
+    assert isinstance(ended, Failed)
+    assert ended.kind is kind
+
+
+async def test_a_success_without_images_is_a_failure(fake: FakeFlair, http: httpx.AsyncClient) -> None:
+    fake.fail_next(200, route="get_prediction", body={"status": "succeeded", "outputImages": []})
+    empty = await flair(fake, http).check(with_ref(image_job({}), {"prediction_id": "p"}))
+    assert isinstance(empty, Failed)
+    assert empty.kind is ErrorKind.FAILED
