@@ -460,3 +460,41 @@ async def test_forget_me_does_not_give_credits_back(
     row = await easel.bot.db.fetchone("SELECT COUNT(*) FROM jobs WHERE params LIKE '%free again%'")
     assert row is not None
     assert row[0] == 0
+
+
+# Fall-over: only before a studio accepted the job
+
+
+async def test_a_studio_out_of_credits_hands_the_job_to_the_next_studio(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio
+) -> None:
+    easel = await start(easel_factory, studio)
+    studio.fail_next(402, route="jobs")  # the poll studio's account is empty: it refuses the create
+    member = emulator.add_member("fallover")
+    ix, job_id = await run_job(emulator, member, style="poll", fallback="sync")
+    result = await ix.wait_followup(lambda m: bool(m["attachments"]), timeout=10)
+    new_id = result["embeds"][0]["footer"]["text"].split()[1]
+    assert new_id != job_id
+    told = await ix.wait_original(lambda m: "making it" in m["content"] or "Done" in m["content"], timeout=5)
+    assert told is not None
+    assert any("could not take this" in v["content"] for v in emulator.message_versions(int(told["id"])))
+    old, new = await final(easel, job_id), await final(easel, new_id)
+    assert (old.status, new.status, new.provider) == (JobStatus.FAILED, JobStatus.SUCCEEDED, "studio_sync")
+    assert await ledger_kinds(easel, job_id) == ["reserve", "refund"]
+    assert await ledger_kinds(easel, new_id) == ["reserve", "commit"]
+    assert studio.count("POST", "/render") == 1
+
+
+async def test_no_fall_over_once_a_studio_accepted_the_job(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio
+) -> None:
+    easel = await start(easel_factory, studio)
+    studio.auto_finish = False
+    member = emulator.add_member("accepted")
+    ix, job_id = await run_job(emulator, member, style="poll", fallback="sync")
+    await emulator.wait_for(lambda: "1" in studio.jobs)
+    studio.fail_next(402, route="jobs", count=20)  # out of credits after it accepted: too late to hand it over
+    notice = await ix.wait_followup(timeout=10)
+    assert "failed" in notice["content"]
+    assert (await final(easel, job_id)).status is JobStatus.FAILED
+    assert studio.count("POST", "/render") == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import logging
 import random
@@ -25,7 +26,7 @@ import discord
 
 from bot import limits
 from bot.delivery import Deliverer
-from bot.errors import NotAllowed, NotFound
+from bot.errors import NotAllowed, NotFound, UserFacingError
 from bot.jobs.access import Actor, can_act
 from bot.jobs.files import FileStore, safe_filename
 from bot.jobs.model import ACTIVE, Delivery, InputRecord, Job, JobStatus, Request
@@ -44,7 +45,9 @@ from bot.tree import record_first_response
 if TYPE_CHECKING:
     from bot.app import EaselBot
 
-__all__ = ["FreeLedger", "JobEngine", "Ledger", "NewInput", "ProviderLimits", "_PartLog", "new_job_id"]
+__all__ = ["Alternative", "FreeLedger", "JobEngine", "Ledger", "NewInput", "ProviderLimits", "_PartLog", "new_job_id"]
+ALTERNATIVES_KEY = "_alternatives"  # in a job's params: the studios to fall over to, in order
+ROLES_KEY = "_role_ids"  # kept with alternatives: the member's roles decide their allowance there too
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,19 @@ JOB_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o/1/l/i: ids are rea
 SWEEP_INTERVAL_S = 30.0
 MAX_STEP_ERRORS = 8  # crashed steps in a row before the job is failed and refunded
 CANCEL_WAIT_S = 10.0  # how long /cancel waits for the job's step to act on the request
+
+
+PROVIDER_NAMES = {
+    "mimipanda": "Mimi Panda",
+    "mimpi": "mimpi.ai",
+    "imagine": "Imagine",
+    "flair": "Flair",
+    "local": "Easel's own studio",
+}
+
+
+class _NotMoved(Exception):
+    """The job was no longer where a fall-over could take it from."""
 
 
 def new_job_id() -> str:
@@ -89,6 +105,20 @@ class FreeLedger:
 
     def refund_in(self, conn: sqlite3.Connection, job_id: str, reason: str) -> bool:
         return False
+
+
+@dataclass(frozen=True)
+class Alternative:
+    """Another studio that can make the same thing: tried, in order, when the chosen studio refuses the
+    job before accepting it (its key refused, its account out of credits). Never after it accepted it."""
+
+    provider: str
+    feature: str
+    params: dict[str, Any]
+    units: int = 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"provider": self.provider, "feature": self.feature, "params": self.params, "units": self.units}
 
 
 @dataclass(frozen=True)
@@ -299,6 +329,7 @@ class JobEngine:
         inputs: Sequence[NewInput] = (),
         units: int = 1,
         parent_job: str | None = None,
+        alternatives: Sequence[Alternative] = (),
     ) -> Job:
         """Reserve credits and persist the job in one transaction, schedule it, then tell the member.
 
@@ -324,7 +355,11 @@ class JobEngine:
             "user_id": user.id,
             "feature": feature,
             "provider": provider,
-            "params": params,
+            "params": (
+                {**params, ALTERNATIVES_KEY: [a.as_dict() for a in alternatives], ROLES_KEY: role_ids}
+                if alternatives
+                else params
+            ),
             "status": JobStatus.QUEUED.value,
             "slot_group": adapter.slot_group(feature),
             "next_check_at": now,
@@ -384,6 +419,104 @@ class JobEngine:
                 await interaction.edit_original_response(content=text)
         except Exception as exc:  # noqa: BLE001 - the job is made and will be delivered by the channel
             log.warning("Could not tell the member their job is queued (%s: %s)", type(exc).__name__, exc)
+
+    def _fall_over_in(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        job: Job,
+        alt: dict[str, Any],
+        params: dict[str, Any],
+        new_id: str,
+        now: float,
+    ) -> Job:
+        adapter = self.adapters[str(alt["provider"])]
+        moved = JobStore.update(
+            conn,
+            job.id,
+            when=[JobStatus.SUBMITTING],
+            status=JobStatus.FAILED,
+            error_kind=ErrorKind.FAILED.value,
+            error=f"handed to {alt['provider']}"[:500],
+            finished_at=now,
+            delivery=Delivery.DELIVERED,
+            next_check_at=None,
+            interaction_token=None,
+        )
+        if not moved:
+            raise _NotMoved
+        self.ledger.refund_in(conn, job.id, f"failed over to {alt['provider']}")
+        JobStore.copy_for_fall_over(
+            conn,
+            job.id,
+            new_id,
+            provider=str(alt["provider"]),
+            feature=str(alt["feature"]),
+            params=params,
+            slot_group=adapter.slot_group(str(alt["feature"])),
+            deadline_at=now + adapter.deadline(str(alt["feature"])),
+            callback_secret=secrets.token_urlsafe(24),
+            now=now,
+        )
+        if job.user_id is not None:
+            credits = self.ledger.reserve_in(
+                conn,
+                guild_id=job.guild_id,
+                user_id=job.user_id,
+                role_ids=[int(r) for r in job.params.get(ROLES_KEY) or []],
+                feature=str(alt["feature"]),
+                units=int(alt.get("units", 1)),
+                job_id=new_id,
+            )
+            JobStore.update(conn, new_id, credits=credits)
+        new = JobStore.get_in(conn, new_id)
+        assert new is not None
+        return new
+
+    async def fall_over(self, job: Job, reason: str) -> Job | None:
+        """Hand a job the studio refused before accepting it to the next studio that can make it: the refused
+        job ends unseen and refunded, a new job (same member, inputs and message) takes its place in the same
+        transaction. None when no alternative is left, or the member cannot pay for it."""
+        pending = list(job.params.get(ALTERNATIVES_KEY) or [])
+        while pending:
+            alt = pending.pop(0)
+            adapter = self.adapters.get(str(alt["provider"]))
+            if adapter is None:
+                continue
+            new_id, now = new_job_id(), self.clock()
+            params = {
+                **alt["params"],
+                **({ALTERNATIVES_KEY: pending, ROLES_KEY: job.params.get(ROLES_KEY)} if pending else {}),
+            }
+            write = functools.partial(self._fall_over_in, job=job, alt=alt, params=params, new_id=new_id, now=now)
+            try:
+                new = await self.db.write(write)
+            except _NotMoved:
+                return None
+            except UserFacingError as exc:  # e.g. the other studio costs more than the member has left
+                log.info("Job %s: no fall-over to %s (%s)", job.id, alt["provider"], exc.message)
+                continue
+            log.info(
+                "Job %s: %s refused it (%s); job %s at %s takes over",
+                job.id,
+                job.provider,
+                reason,
+                new.id,
+                new.provider,
+            )
+            self.idle.pop(job.id, None)
+            self.scheduler.unschedule(job.id)
+            self.job_ended(job.id)
+            self.scheduler.schedule(new.id)
+            await best_effort("waking queued jobs", job.id, lambda: self.wake_queue(job.provider, job.slot_group))
+            name = PROVIDER_NAMES.get(new.provider, new.provider)
+            await self.status.say(
+                new,
+                f"{PROVIDER_NAMES.get(job.provider, job.provider)} could not take this ({reason}), so {name} is "
+                f"making it: job `{new.id}` · {new.credits} credit{'s' if new.credits != 1 else ''}.",
+            )
+            return new
+        return None
 
     # Callbacks from providers
 

@@ -24,11 +24,13 @@ from bot.media import MediaError, identify_async
 from bot.providers.base import (
     USER_MESSAGES,
     Adapter,
+    AuthenticationFailed,
     ErrorKind,
     Failed,
     Finished,
     InputFile,
     JobContext,
+    OutOfCredits,
     Pending,
     ProviderError,
     RateLimited,
@@ -183,6 +185,11 @@ class Steps:
                 return
             # It may have reached the provider: sending it again could bill twice. Stop and refund.
             await self.fail(job, exc.kind, exc.message)
+            return
+        except (AuthenticationFailed, OutOfCredits) as exc:
+            # Refused before it was accepted: another studio that can make it may take it.
+            if await self.e.fall_over(job, USER_MESSAGES[exc.kind].split(";")[0].lower()) is None:
+                await self.fail(job, exc.kind, exc.message)
             return
         except ProviderError as exc:
             status = JobStatus.CANCELLED if exc.kind is ErrorKind.CANCELLED else JobStatus.FAILED

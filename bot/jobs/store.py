@@ -43,6 +43,7 @@ _UPDATABLE = frozenset(
         "params",
         "request",
         "outcome",
+        "credits",
         "step_errors",
     }
 )
@@ -93,6 +94,36 @@ class JobStore:
             sql += f" AND status IN ({', '.join(f':_s{i}' for i in range(len(allowed)))})"
             params.update({f"_s{i}": s.value for i, s in enumerate(allowed)})
         return conn.execute(sql, params).rowcount == 1
+
+    @staticmethod
+    def copy_for_fall_over(
+        conn: sqlite3.Connection,
+        old_id: str,
+        new_id: str,
+        *,
+        provider: str,
+        feature: str,
+        params: dict[str, Any],
+        slot_group: str | None,
+        deadline_at: float,
+        callback_secret: str,
+        now: float,
+    ) -> None:
+        """A new queued job for another studio, with the old one's member, channel, token and input files."""
+        conn.execute(
+            "INSERT INTO jobs (id, guild_id, channel_id, user_id, feature, provider, params, status, credits, "
+            "slot_group, next_check_at, deadline_at, application_id, interaction_token, token_expires_at, "
+            "attachment_limit, status_edited_at, callback_secret, parent_job, created_at, updated_at, delivery) "
+            "SELECT ?, guild_id, channel_id, user_id, ?, ?, ?, 'queued', 0, ?, ?, ?, application_id, "
+            "interaction_token, token_expires_at, attachment_limit, status_edited_at, ?, parent_job, created_at, ?, "
+            "'none' FROM jobs WHERE id = ?",
+            (new_id, feature, provider, json.dumps(params), slot_group, now, deadline_at, callback_secret, now, old_id),
+        )
+        conn.execute(
+            "INSERT INTO job_inputs (job_id, name, position, sha256, filename, content_type, size) "
+            "SELECT ?, name, position, sha256, filename, content_type, size FROM job_inputs WHERE job_id = ?",
+            (new_id, old_id),
+        )
 
     @staticmethod
     def add_results(conn: sqlite3.Connection, job_id: str, results: Sequence[ResultRecord]) -> None:

@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.app import EaselBot
 from bot.delivery import ButtonSpec
+from bot.jobs.engine import Alternative
 
 PROVIDERS = {"sync": "studio_sync", "poll": "studio_poll", "callback": "studio_cb"}
 
@@ -27,13 +28,17 @@ class Studio(commands.Cog):
         style: Literal["sync", "poll", "callback"] = "poll",
         size: app_commands.Range[int, 16, 2048] = 128,
         count: app_commands.Range[int, 1, 12] = 1,
+        fallback: Literal["sync", "poll", "callback"] | None = None,
     ) -> None:
+        params = {"prompt": prompt, "size": size, "count": count}
+        alternatives = [Alternative(PROVIDERS[fallback], "ai_image", params, count)] if fallback else []
         await self.bot.jobs.create(
             interaction,
             feature="ai_image",  # charged as an AI image (1 credit each): the real ledger is exercised
             provider=PROVIDERS[style],
-            params={"prompt": prompt, "size": size, "count": count},
+            params=params,
             units=count,
+            alternatives=alternatives,
         )
 
 
