@@ -89,3 +89,5 @@ def setup_logging(level: str, fmt: str, secrets: Iterable[str]) -> None:
     # but keep its chatter down unless asked for.
     logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # aiosqlite logs every operation at DEBUG with its arguments: job rows, interaction tokens included.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)

@@ -431,6 +431,19 @@ class JobEngine:
         now: float,
     ) -> Job:
         adapter = self.adapters[str(alt["provider"])]
+        # Copied first: the new job takes over the member's message (the old row's token is cleared below).
+        JobStore.copy_for_fall_over(
+            conn,
+            job.id,
+            new_id,
+            provider=str(alt["provider"]),
+            feature=str(alt["feature"]),
+            params=params,
+            slot_group=adapter.slot_group(str(alt["feature"])),
+            deadline_at=now + adapter.deadline(str(alt["feature"])),
+            callback_secret=secrets.token_urlsafe(24),
+            now=now,
+        )
         moved = JobStore.update(
             conn,
             job.id,
@@ -444,20 +457,8 @@ class JobEngine:
             interaction_token=None,
         )
         if not moved:
-            raise _NotMoved
+            raise _NotMoved  # rolls the copy back too
         self.ledger.refund_in(conn, job.id, f"failed over to {alt['provider']}")
-        JobStore.copy_for_fall_over(
-            conn,
-            job.id,
-            new_id,
-            provider=str(alt["provider"]),
-            feature=str(alt["feature"]),
-            params=params,
-            slot_group=adapter.slot_group(str(alt["feature"])),
-            deadline_at=now + adapter.deadline(str(alt["feature"])),
-            callback_secret=secrets.token_urlsafe(24),
-            now=now,
-        )
         if job.user_id is not None:
             credits = self.ledger.reserve_in(
                 conn,
