@@ -498,3 +498,21 @@ async def test_no_fall_over_once_a_studio_accepted_the_job(
     assert "failed" in notice["content"]
     assert (await final(easel, job_id)).status is JobStatus.FAILED
     assert studio.count("POST", "/render") == 0
+
+
+async def test_a_double_click_on_a_result_button_starts_one_job(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio
+) -> None:
+    easel = await start(easel_factory, studio)
+    member = emulator.add_member("clicker")
+    ix, job_id = await run_job(emulator, member, style="sync")
+    result = await ix.wait_followup(lambda m: bool(m["attachments"]), timeout=10)
+    presses = await asyncio.gather(
+        *(emulator.press_button(result, f"ej:again:{job_id}", user=member) for _ in range(2))
+    )
+    answers = [await p.response() for p in presses]
+    texts = [a["data"]["content"] for a in answers]
+    assert sum("just started this" in t for t in texts) == 1, texts
+    children = await easel.bot.db.fetchall("SELECT id FROM jobs WHERE parent_job = ?", (job_id,))
+    assert len(children) == 1, "one job, charged once"
+    assert await ledger_kinds(easel, str(children[0]["id"])) in (["reserve"], ["reserve", "commit"])

@@ -10,6 +10,7 @@ from discord.ext import commands
 
 from bot.app import EaselBot
 from bot.delivery import ButtonSpec
+from bot.errors import NotFound
 from bot.jobs.engine import Alternative
 
 PROVIDERS = {"sync": "studio_sync", "poll": "studio_poll", "callback": "studio_cb"}
@@ -19,6 +20,21 @@ class Studio(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
         bot.jobs.deliverer.buttons_for["ai_image"] = [ButtonSpec("again", "Again", "🔁")]
+        bot.components.register("ej", "again", self.on_again)
+
+    async def on_again(self, interaction: discord.Interaction[EaselBot], job_id: str, _arg: str | None) -> None:
+        """Like a chain button: a new job from a result (the same prompt, through the same studio)."""
+        source = await self.bot.jobs.store.get(job_id)
+        if source is None:
+            raise NotFound("This result's job no longer exists.")
+        await self.bot.jobs.create(
+            interaction,
+            feature=source.feature,
+            provider=source.provider,
+            params={k: v for k, v in source.params.items() if not k.startswith("_")},
+            units=int(source.params.get("count", 1)),
+            parent_job=job_id,
+        )
 
     @app_commands.command(name="studio", description="Render a test image (tests only)")
     async def studio(
