@@ -146,8 +146,11 @@ async def test_a_crashing_step_is_retried_and_the_sweep_finds_lost_jobs(
     studio.auto_finish = False
     _ix, lost_id = await run_job(emulator, emulator.add_member("lost"), style="poll")
     await emulator.wait_for(lambda: len(studio.jobs) == 2)
-    easel.bot.jobs.scheduler.unschedule(lost_id)
+    scheduler = easel.bot.jobs.scheduler
+    await emulator.wait_for(lambda: not scheduler.is_running(lost_id))
+    scheduler.unschedule(lost_id)  # between two steps, as a bug would
     await asyncio.sleep(0.2)
+    assert not scheduler.is_scheduled(lost_id)
     studio.auto_finish = True
     assert await easel.bot.jobs.sweep() >= 1
     assert (await final(easel, lost_id)).status is JobStatus.SUCCEEDED

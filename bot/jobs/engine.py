@@ -45,7 +45,17 @@ from bot.tree import record_first_response
 if TYPE_CHECKING:
     from bot.app import EaselBot
 
-__all__ = ["Alternative", "FreeLedger", "JobEngine", "Ledger", "NewInput", "ProviderLimits", "_PartLog", "new_job_id"]
+__all__ = [
+    "AdmissionCheck",
+    "Alternative",
+    "FreeLedger",
+    "JobEngine",
+    "Ledger",
+    "NewInput",
+    "ProviderLimits",
+    "_PartLog",
+    "new_job_id",
+]
 ALTERNATIVES_KEY = "_alternatives"  # in a job's params: the studios to fall over to, in order
 ROLES_KEY = "_role_ids"  # kept with alternatives: the member's roles decide their allowance there too
 
@@ -73,6 +83,12 @@ class _NotMoved(Exception):
 
 def new_job_id() -> str:
     return "".join(secrets.choice(JOB_ID_ALPHABET) for _ in range(8))
+
+
+class AdmissionCheck(Protocol):
+    async def __call__(
+        self, interaction: discord.Interaction[Any], *, feature: str, provider: str, params: dict[str, Any]
+    ) -> None: ...
 
 
 class Ledger(Protocol):
@@ -167,6 +183,9 @@ class JobEngine:
         self._sweeper: asyncio.Task[None] | None = None
         self._crashes: dict[str, int] = {}
         self._ended: dict[str, list[asyncio.Future[None]]] = {}
+        # Checks every new job passes before anything is stored or spent (content rules, channel and DM
+        # policies, per-member limits): each raises a UserFacingError to refuse, with its reason.
+        self.admission_checks: list[AdmissionCheck] = []
         self.started = False
 
     def provider_limits(self, provider: str) -> ProviderLimits:
@@ -338,6 +357,8 @@ class JobEngine:
         adapter = self.adapters.get(provider)
         if adapter is None:
             raise NotAllowed("That image service is not switched on in this Easel.")
+        for check in self.admission_checks:
+            await check(interaction, feature=feature, provider=provider, params=params)
         shas = [self.files.sha256(item.data) for item in inputs]
         stored = [
             InputRecord(

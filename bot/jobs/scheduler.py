@@ -78,6 +78,9 @@ class Scheduler:
         """When the job's next step runs, if it is waiting for one."""
         return self._due.get(job_id)
 
+    def is_running(self, job_id: str) -> bool:
+        return job_id in self._running
+
     def is_scheduled(self, job_id: str) -> bool:
         return job_id in self._due or job_id in self._running
 
