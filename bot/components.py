@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -21,6 +22,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[[discord.Interaction[Any], str, str | None], Awaitable[None]]
+CONFIRM = "confirm"  # "ej:confirm:<target>:<action>|<arg>": the press that says yes to a costly button
+CONFIRMED_KEY = "easel_confirmed"
+SPEND_NOTE_KEY = "easel_spend_note"  # said with the queued message: who pays
+
+
+@dataclass(frozen=True)
+class Spends:
+    """A button that starts a paid job: what it costs is said on it, confirmed above the server's threshold,
+    and charged to whoever presses it."""
+
+    feature: str
+    units: int = 1
 
 
 def parse_custom_id(custom_id: str) -> tuple[str, str, str, str | None] | None:
@@ -35,12 +48,16 @@ class ComponentRouter:
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
         self._handlers: dict[tuple[str, str], Handler] = {}
+        self._spends: dict[tuple[str, str], Spends] = {}
 
-    def register(self, prefix: str, action: str, handler: Handler) -> None:
+    def register(self, prefix: str, action: str, handler: Handler, *, spends: Spends | None = None) -> None:
         self._handlers[(prefix, action)] = handler
+        if spends is not None:
+            self._spends[(prefix, action)] = spends
 
     def unregister(self, prefix: str, action: str) -> None:
         self._handlers.pop((prefix, action), None)
+        self._spends.pop((prefix, action), None)
 
     async def on_interaction(self, interaction: discord.Interaction[EaselBot]) -> None:
         if interaction.type not in (discord.InteractionType.component, discord.InteractionType.modal_submit):
@@ -50,6 +67,10 @@ class ComponentRouter:
         if parsed is None:
             return
         prefix, action, target, arg = parsed
+        if action == CONFIRM and arg:
+            action, _, rest = arg.partition("|")
+            arg = rest or None
+            interaction.extras[CONFIRMED_KEY] = True
         handler = self._handlers.get((prefix, action))
         if handler is None:
             if prefix in {p for p, _ in self._handlers}:
@@ -58,9 +79,74 @@ class ComponentRouter:
         mark_received(interaction)
         self.bot.metrics.commands.labels(f"button:{action}").inc()
         try:
+            spends = self._spends.get((prefix, action))
+            if spends is not None and not await self._may_spend(interaction, prefix, action, target, arg, spends):
+                return
             await handler(interaction, target, arg)
         except UserFacingError as exc:
             self.bot.metrics.errors.labels(f"button:{action}", "user").inc()
             await respond(interaction, exc.message)
         except Exception as exc:  # noqa: BLE001 - every bug gets an id and an apology
             await self.bot.easel_tree.report_unexpected(interaction, exc)
+
+    async def _may_spend(
+        self,
+        interaction: discord.Interaction[Any],
+        prefix: str,
+        action: str,
+        target: str,
+        arg: str | None,
+        spends: Spends,
+    ) -> bool:
+        """Above the threshold, ask first; a press on someone else's result is charged to the presser, who is
+        told so with the queued message."""
+        price = await _price(self.bot, interaction.guild_id, spends)
+        if price is None:
+            return True
+        if price > self.bot.settings.confirm_above_credits and not interaction.extras.get(CONFIRMED_KEY):
+            view = _confirm_view(prefix, action, target, arg)
+            if view is not None:
+                await respond(interaction, f"This costs **{price} credits**, charged to you. Go ahead?", view=view)
+                view.stop()  # answered by the router from the custom_id
+                return False
+        _note_payer(interaction, await _owner_of(self.bot, target), price)
+        return True
+
+
+async def _price(bot: EaselBot, guild_id: int | None, spends: Spends) -> int | None:
+    costs = getattr(bot.ledger, "costs", None)
+    if costs is None:
+        return None
+    table: dict[str, int] = await costs(guild_id)
+    return table.get(spends.feature, 0) * spends.units
+
+
+async def button_label(bot: EaselBot, guild_id: int | None, label: str, spends: Spends | None) -> str:
+    """A button's label with what it costs here, e.g. "Upscale this · 2 credits"."""
+    if spends is None:
+        return label
+    price = await _price(bot, guild_id, spends)
+    if price is None:
+        return label
+    return f"{label} · {price} credit{'s' if price != 1 else ''}" if price else f"{label} · free"
+
+
+async def _owner_of(bot: EaselBot, job_id: str) -> int | None:
+    job = await bot.jobs.store.get(job_id)
+    return job.user_id if job is not None else None
+
+
+def _confirm_view(prefix: str, action: str, target: str, arg: str | None) -> discord.ui.View | None:
+    custom_id = f"{prefix}:{CONFIRM}:{target}:{action}" + (f"|{arg}" if arg else "")
+    if len(custom_id) > 100:
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(discord.ui.Button(label="Yes, spend it", style=discord.ButtonStyle.primary, custom_id=custom_id))
+    return view
+
+
+def _note_payer(interaction: discord.Interaction[Any], owner: int | None, price: int) -> None:
+    if owner is not None and owner != interaction.user.id and price:
+        interaction.extras[SPEND_NOTE_KEY] = (
+            f"This comes out of **your** credits ({price}), not those of the member whose result it is."
+        )

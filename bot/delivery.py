@@ -13,7 +13,7 @@ import io
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -21,6 +21,7 @@ import aiohttp
 import discord
 
 from bot import limits
+from bot.components import Spends, button_label
 from bot.jobs.files import FileStore
 from bot.jobs.model import Job, JobStatus, ResultRecord
 from bot.media import EXTENSION, describe_size
@@ -48,6 +49,7 @@ class ButtonSpec:
     emoji: str | None = None
     style: discord.ButtonStyle = discord.ButtonStyle.secondary
     arg: str | None = None
+    spends: Spends | None = None  # a paid job: its label says what it costs on this server
 
 
 class Route(StrEnum):
@@ -198,6 +200,9 @@ class Deliverer:
             *self.buttons_for.get(job.feature, []),
             ButtonSpec("info", "Details", "ℹ️"),
             ButtonSpec("del", "Delete", "🗑️", discord.ButtonStyle.danger),
+        ]
+        buttons = [
+            replace(spec, label=await button_label(self.bot, job.guild_id, spec.label, spec.spends)) for spec in buttons
         ]
         payloads = [Payload(None, None, chunk, []) for chunk in chunks]
         payloads[0].content = text[: limits.MESSAGE_CONTENT_LIMIT]

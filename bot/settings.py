@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     quota_dm_reset_hour: int = Field(default=0, ge=0, le=23)
     quota_dm_budget: int | None = Field(default=None, ge=0)
     quota_costs: dict[str, int] = Field(default_factory=dict)  # JSON, e.g. {"pbn": 5}
+    # A result button that would spend more than this asks the presser to confirm first.
+    confirm_above_credits: int = Field(default=5, ge=0)
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

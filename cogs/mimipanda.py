@@ -18,7 +18,7 @@ from discord.ext import commands
 from pydantic import ValidationError
 
 from bot.app import EaselBot
-from bot.components import Handler
+from bot.components import Handler, Spends
 from bot.delivery import FEATURE_TITLES, ButtonSpec, button_id
 from bot.errors import BadInput, NotFound
 from bot.inputs import check_image_bytes, read_image
@@ -60,12 +60,12 @@ TITLES = {
 CHAIN_COLORING, CHAIN_PBN, CHAIN_UPSCALE = "mp-col", "mp-pbn", "mp-up"
 CHAIN_PICK = "mp-pick"  # the select that asks which image, when a result has several
 PBN_FILE = "mp-file"
-CHAIN_BUTTONS = {
-    CHAIN_COLORING: ButtonSpec(CHAIN_COLORING, "Coloring page of this", "🖍️"),
-    CHAIN_PBN: ButtonSpec(CHAIN_PBN, "Paint-by-numbers of this", "🎨"),
-    CHAIN_UPSCALE: ButtonSpec(CHAIN_UPSCALE, "Upscale this", "🔍"),
-}
 CHAIN_FEATURES = {CHAIN_COLORING: "coloring", CHAIN_PBN: "pbn", CHAIN_UPSCALE: "upscale"}
+CHAIN_BUTTONS = {
+    CHAIN_COLORING: ButtonSpec(CHAIN_COLORING, "Coloring page of this", "🖍️", spends=Spends("coloring")),
+    CHAIN_PBN: ButtonSpec(CHAIN_PBN, "Paint-by-numbers of this", "🎨", spends=Spends("pbn")),
+    CHAIN_UPSCALE: ButtonSpec(CHAIN_UPSCALE, "Upscale this", "🔍", spends=Spends("upscale")),
+}
 PBN_FILES = {  # result label -> button label (and what the presser is told)
     "svg": "SVG",
     "pdf": "PDF",
@@ -236,8 +236,8 @@ class MimiPanda(commands.Cog):
             bot.jobs.deliverer.buttons_for[feature] = buttons
         router = bot.components
         router.register("ej", PBN_FILE, self.on_pbn_file)
-        for action in CHAIN_FEATURES:
-            router.register("ej", action, self._chain_handler(action))
+        for action, feature in CHAIN_FEATURES.items():
+            router.register("ej", action, self._chain_handler(action), spends=Spends(feature))
         router.register("ej", CHAIN_PICK, self.on_pick)
 
     async def cog_unload(self) -> None:

@@ -25,13 +25,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import discord
 
 from bot import limits
+from bot.components import SPEND_NOTE_KEY
 from bot.delivery import Deliverer
 from bot.errors import NotAllowed, NotFound, UserFacingError
 from bot.jobs.access import Actor, can_act
 from bot.jobs.files import FileStore, safe_filename
 from bot.jobs.model import ACTIVE, Delivery, InputRecord, Job, JobStatus, Request
 from bot.jobs.partlog import PartLog as _PartLog
-from bot.jobs.progress import status_line
+from bot.jobs.progress import price_text, status_line
 from bot.jobs.scheduler import Scheduler
 from bot.jobs.slots import ProviderLimits, RateGate
 from bot.jobs.status import StatusMessages, best_effort
@@ -110,6 +111,10 @@ class Ledger(Protocol):
 
     def refund_in(self, conn: sqlite3.Connection, job_id: str, reason: str) -> bool: ...
 
+    def left_in(
+        self, conn: sqlite3.Connection, *, guild_id: int | None, user_id: int, role_ids: Sequence[int]
+    ) -> tuple[int, Any] | None: ...
+
 
 class FreeLedger:
     """Charges nothing: for deployments (and tests) without quotas."""
@@ -122,6 +127,9 @@ class FreeLedger:
 
     def refund_in(self, conn: sqlite3.Connection, job_id: str, reason: str) -> bool:
         return False
+
+    def left_in(self, conn: sqlite3.Connection, **_: Any) -> tuple[int, Any] | None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -398,7 +406,7 @@ class JobEngine:
             "delivery": Delivery.NONE.value,
         }
 
-        def write(conn: sqlite3.Connection) -> tuple[Job, int]:
+        def write(conn: sqlite3.Connection) -> tuple[Job, int, str]:
             if parent_job is not None:
                 # A double click on a result's button: the second press finds the first one's job, in the same
                 # serialised write, and starts (and charges) nothing.
@@ -420,7 +428,9 @@ class JobEngine:
             JobStore.insert(conn, {**row, "credits": credits}, stored)
             job = JobStore.get_in(conn, job_id)
             assert job is not None
-            return job, JobStore.queue_position_in(conn, job)
+            left = self.ledger.left_in(conn, guild_id=interaction.guild_id, user_id=user.id, role_ids=role_ids)
+            price = price_text(credits, *(left if left is not None else (None, None)))
+            return job, JobStore.queue_position_in(conn, job), price
 
         # The files' locks are held until the row references them: a finishing job's clean-up cannot delete
         # a file this job is about to use. A refused reservation leaves no file behind.
@@ -429,7 +439,7 @@ class JobEngine:
                 for item, sha in zip(inputs, shas, strict=True):
                     await self.files.put_input(item.data, sha)
                 # One hop to the database for all of it, then answer at once: the 3 s deadline is the member's.
-                job, position = await self.db.write(write)
+                job, position, price = await self.db.write(write)
             except BaseException:
                 for sha in shas:
                     with contextlib.suppress(Exception):
@@ -438,7 +448,9 @@ class JobEngine:
                 raise
         # Scheduled before the member is answered: a failed answer must not leave a paid job unscheduled.
         self.scheduler.schedule(job_id)
-        await self._tell_queued(interaction, status_line(job, now, position=position))
+        note = interaction.extras.get(SPEND_NOTE_KEY)
+        text = status_line(job, now, position=position, price=price) + (f"\n{note}" if note else "")
+        await self._tell_queued(interaction, text)
         return job
 
     async def _tell_queued(self, interaction: discord.Interaction[Any], text: str) -> None:

@@ -20,11 +20,29 @@ def eta(job: Job, now: float, started_at: float | None) -> float | None:
     return now + elapsed * (100 - job.progress) / job.progress
 
 
-def status_line(job: Job, now: float, *, position: int | None = None) -> str:
+PERIOD_WORDS = {"daily": "today", "weekly": "this week", "monthly": "this month"}
+
+
+def credits(n: int) -> str:
+    return f"{n} credit{'s' if n != 1 else ''}"
+
+
+def price_text(spent: int, left: int | None, period: str | None) -> str:
+    """ "1 credit · 19 left today", or "free" when nothing was reserved."""
+    head = credits(spent) if spent else "free"
+    if left is None:
+        return head
+    return f"{head} · {left} left {PERIOD_WORDS.get(period or '', '')}".rstrip()
+
+
+def status_line(job: Job, now: float, *, position: int | None = None, price: str | None = None) -> str:
     name = f"job `{job.id}`"
     if job.status is JobStatus.QUEUED:
         where = f" — position {position} in the queue" if position else ""
-        return f"⏳ Queued{where}. I'll post the result here ({name})."
+        cost = f" · {price}" if price else ""
+        return f"⏳ Queued{where}. I'll post the result here ({name}{cost})."
+    if job.status is JobStatus.FETCHING:
+        return f"📥 Done at the image service; fetching the result ({name})."
     if job.status in (JobStatus.SUBMITTING, JobStatus.SUBMITTED):
         return f"📨 Sent to the image service; waiting for it to start ({name})."
     if job.status is JobStatus.RUNNING:

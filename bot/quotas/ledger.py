@@ -113,6 +113,15 @@ class QuotaLedger:
         save_budget_spent(conn, key=key, period_start=state.period_start, spent=state.budget_spent + credits)
         return credits
 
+    def left_in(
+        self, conn: sqlite3.Connection, *, guild_id: int | None, user_id: int, role_ids: Sequence[int]
+    ) -> tuple[int, Period]:
+        """What the member can still spend, and the period it is counted in (for "19 left today")."""
+        balance = balance_in(
+            conn, self.policy, key=guild_key(guild_id), user_id=user_id, role_ids=role_ids, now=self._clock()
+        )
+        return balance.available, balance.period
+
     def commit_in(self, conn: sqlite3.Connection, job_id: str) -> bool:
         """The job delivered: its credits stay spent. True the first time; False if settled or unknown."""
         return conn.execute(_COMMIT_SQL, (int(self._clock()), job_id)).rowcount == 1

@@ -9,6 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import EaselBot
+from bot.components import Spends
 from bot.delivery import ButtonSpec
 from bot.errors import NotFound
 from bot.jobs.engine import Alternative
@@ -19,8 +20,8 @@ PROVIDERS = {"sync": "studio_sync", "poll": "studio_poll", "callback": "studio_c
 class Studio(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
-        bot.jobs.deliverer.buttons_for["ai_image"] = [ButtonSpec("again", "Again", "🔁")]
-        bot.components.register("ej", "again", self.on_again)
+        bot.jobs.deliverer.buttons_for["ai_image"] = [ButtonSpec("again", "Again", "🔁", spends=Spends("ai_image"))]
+        bot.components.register("ej", "again", self.on_again, spends=Spends("ai_image"))
 
     async def on_again(self, interaction: discord.Interaction[EaselBot], job_id: str, _arg: str | None) -> None:
         """Like a chain button: a new job from a result (the same prompt, through the same studio)."""
