@@ -14,7 +14,9 @@ import discord
 import httpx
 from discord.ext import commands
 
+from bot.access import leave_if_not_allowed, leave_servers_not_allowed, open_to_everyone_warning
 from bot.components import ComponentRouter
+from bot.invite import invite_url
 from bot.jobs.engine import JobEngine, Ledger, ProviderLimits
 from bot.jobs.files import FileStore
 from bot.jobs.store import JobStore
@@ -184,6 +186,20 @@ class EaselBot(commands.AutoShardedBot):
         log.info("Synced %d application commands (%s)", len(synced), scope)
         return True
 
+    _greeted = False  # the invite link, the access warning and the leaving happen at the first on_ready
+
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("Connected as %s (%s) to %d servers", self.user, self.user.id, len(self.guilds))
+        if self._greeted:
+            return  # on_ready repeats after reconnects: say this once per start
+        self._greeted = True
+        log.info("Invite Easel to a server with: %s", invite_url(self.application_id or self.user.id))
+        warning = open_to_everyone_warning(self.settings, self.application)
+        if warning is not None:
+            log.warning(warning)
+        await leave_servers_not_allowed(self, self.settings)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        if not await leave_if_not_allowed(self.settings, guild, when="it just added the bot"):
+            log.info("Added to server %s (%s)", guild.name, guild.id)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import discord
 import httpx
 import pytest
 
@@ -130,3 +133,18 @@ async def test_quick_start_runs_on_the_example_as_shipped(emulator: DiscordEmula
     assert "Shutting down" in log
     assert (tmp_path / "data" / "easel.db").exists(), "the blank DATABASE_PATH means ./data/easel.db"
     assert emulator.bot_token not in log
+    # The invite link, ready to open: this application, both scopes, exactly Easel's permissions.
+    url = re.search(r"Invite Easel to a server with: (\S+)", log)
+    assert url is not None, log
+    query = parse_qs(urlsplit(url.group(1)).query)
+    assert query["client_id"] == [str(emulator.application_id)]
+    assert query["scope"] == ["bot applications.commands"]
+    expected = discord.Permissions(
+        view_channel=True,
+        send_messages=True,
+        send_messages_in_threads=True,
+        embed_links=True,
+        attach_files=True,
+        read_message_history=True,
+    )
+    assert int(query["permissions"][0]) == expected.value
