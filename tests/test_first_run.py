@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -15,8 +16,9 @@ import httpx
 import pytest
 
 from bot.settings import Settings, load_settings
+from tests.conftest import EaselFactory
 from tests.emulator import DiscordEmulator
-from tests.harness import free_port
+from tests.harness import Easel, eventually, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / ".env.example"
@@ -133,6 +135,7 @@ async def test_quick_start_runs_on_the_example_as_shipped(emulator: DiscordEmula
     assert "Shutting down" in log
     assert (tmp_path / "data" / "easel.db").exists(), "the blank DATABASE_PATH means ./data/easel.db"
     assert emulator.bot_token not in log
+    assert "anyone can add the bot to any server" in log, "the emulator's application is public"
     # The invite link, ready to open: this application, both scopes, exactly Easel's permissions.
     url = re.search(r"Invite Easel to a server with: (\S+)", log)
     assert url is not None, log
@@ -148,3 +151,82 @@ async def test_quick_start_runs_on_the_example_as_shipped(emulator: DiscordEmula
         read_message_history=True,
     )
     assert int(query["permissions"][0]) == expected.value
+
+
+# --- Who may use it -------------------------------------------------------------------------------------
+
+
+async def test_a_server_not_allowed_is_left_at_start(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    other = emulator.guild_id + 1
+    await easel_factory(allowed_guild_ids=[other])
+    await emulator.wait_for(lambda: not emulator.guild.bot_present)
+    assert any(r.method == "DELETE" and r.path == f"/users/@me/guilds/{emulator.guild_id}" for r in emulator.requests)
+    assert any(f"Leaving server Emulated Guild ({emulator.guild_id}" in r.getMessage() for r in caplog.records)
+
+
+async def test_an_allowed_server_is_kept_and_blank_means_any(
+    emulator: DiscordEmulator, easel_factory: EaselFactory
+) -> None:
+    easel = await easel_factory(allowed_guild_ids=f"{emulator.guild_id + 1}, {emulator.guild_id}")
+    assert easel.settings.allowed_guild_ids == [emulator.guild_id + 1, emulator.guild_id]
+    await easel.restart(allowed_guild_ids="")
+    # /about answered: the bot is past on_ready (where it would have left) and still in the server.
+    assert (await (await emulator.invoke("about", user=emulator.add_member("a"))).response())["type"] == 4
+    assert emulator.guild.bot_present
+    assert not any(r.method == "DELETE" and r.path.startswith("/users/@me/guilds/") for r in emulator.requests)
+
+
+async def test_a_server_that_adds_the_bot_is_left_unless_allowed(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    emulator.guild.bot_present = False  # not in any server yet
+    easel = await easel_factory(allowed_guild_ids=[emulator.guild_id + 1])
+    assert list(easel.bot.guilds) == []
+    emulator.add_bot_to_guild()
+    await emulator.wait_for(lambda: not emulator.guild.bot_present)
+    assert any("it just added the bot" in r.getMessage() for r in caplog.records)
+
+    await easel.restart(allowed_guild_ids=[emulator.guild_id])
+    emulator.add_bot_to_guild()
+    assert await eventually(lambda: _in_guild(easel, emulator.guild_id))
+    assert (await (await emulator.invoke("about", user=emulator.add_member("b"))).response())["type"] == 4
+    assert emulator.guild.bot_present
+
+
+async def _in_guild(easel: Easel, guild_id: int) -> bool:
+    return easel.bot.get_guild(guild_id) is not None
+
+
+async def test_a_public_bot_open_to_any_server_warns_at_start(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot")
+    easel = await easel_factory()
+    await eventually(lambda: _said(caplog, "Invite Easel"))
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "spends your studio credits" in r.getMessage()
+    ]
+    assert len(warnings) == 1 and "ALLOWED_GUILD_IDS" in warnings[0].getMessage()
+
+    caplog.clear()
+    await easel.restart(allowed_guild_ids=[emulator.guild_id])
+    await eventually(lambda: _said(caplog, "Invite Easel"))
+    assert not _said_now(caplog, "spends your studio credits"), "a server list answers the warning"
+
+    caplog.clear()
+    emulator.bot_public = False
+    await easel.restart(allowed_guild_ids="")
+    await eventually(lambda: _said(caplog, "Invite Easel"))
+    assert not _said_now(caplog, "spends your studio credits"), "only the owner can add a private bot"
+
+
+def _said_now(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return any(text in r.getMessage() for r in caplog.records)
+
+
+async def _said(caplog: pytest.LogCaptureFixture, text: str) -> bool:
+    return _said_now(caplog, text)
