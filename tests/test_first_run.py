@@ -16,9 +16,10 @@ import httpx
 import pytest
 
 from bot.settings import Settings, load_settings
+from bot.storage.database import Database, bundled_migrations
 from tests.conftest import EaselFactory
 from tests.emulator import DiscordEmulator
-from tests.harness import Easel, eventually, free_port
+from tests.harness import Easel, eventually, free_port, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / ".env.example"
@@ -230,3 +231,62 @@ def _said_now(caplog: pytest.LogCaptureFixture, text: str) -> bool:
 
 async def _said(caplog: pytest.LogCaptureFixture, text: str) -> bool:
     return _said_now(caplog, text)
+
+
+# --- Command sync remembers the application and the scope -------------------------------------------------
+
+
+async def test_a_new_application_on_the_same_data_folder_registers_its_commands(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    first = Easel(emulator, make_settings(emulator, tmp_path / "data"))
+    await first.start()
+    await first.stop()
+    assert emulator.sync_count == 1
+    async with DiscordEmulator(bot_token="another-token") as other:
+        assert other.application_id != emulator.application_id
+        second = Easel(other, make_settings(other, tmp_path / "data"))
+        await second.start()
+        try:
+            assert other.sync_count == 1, "the same tree, but this application has never registered it"
+            assert "about" in {c["name"] for c in other.commands}
+        finally:
+            await second.stop()
+    # Back to the first token: its own record still says synced.
+    again = Easel(emulator, make_settings(emulator, tmp_path / "data"))
+    await again.start()
+    await again.stop()
+    assert emulator.sync_count == 1
+
+
+async def test_leaving_the_dev_guild_removes_its_copies_once(
+    emulator: DiscordEmulator, easel_factory: EaselFactory
+) -> None:
+    easel = await easel_factory(dev_guild_id=emulator.guild_id)
+    assert "about" in {c["name"] for c in emulator.guild_commands[emulator.guild_id]}
+    assert emulator.commands == []
+    await easel.restart(dev_guild_id=None)
+    assert emulator.guild_commands[emulator.guild_id] == [], "members would see every command twice"
+    assert "about" in {c["name"] for c in emulator.commands}
+    syncs = emulator.sync_count
+    await easel.restart()
+    assert emulator.sync_count == syncs, "cleared once, then nothing to do"
+
+
+async def test_commands_synced_before_the_upgrade_are_synced_again_and_dev_copies_cleared(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    # A database from before migration 006: it knew scopes, not applications.
+    path = tmp_path / "data" / "easel.db"
+    db = await Database.open(path, migrations=bundled_migrations()[:5])
+    await db.execute("INSERT INTO command_sync (scope, tree_hash) VALUES ('global', 'old')")
+    await db.execute("INSERT INTO command_sync (scope, tree_hash) VALUES (?, 'old')", (f"guild:{emulator.guild_id}",))
+    await db.close()
+    emulator.registry.overwrite(emulator.guild_id, [{"name": "about", "description": "old copy"}])
+    easel = Easel(emulator, make_settings(emulator, tmp_path / "data"))
+    await easel.start()
+    try:
+        assert emulator.guild_commands[emulator.guild_id] == []
+        assert "about" in {c["name"] for c in emulator.commands}
+    finally:
+        await easel.stop()
