@@ -94,6 +94,6 @@ async def is_owner(client: discord.Client, user: discord.abc.User) -> bool:
     """The application's owner, or a member of its team (admins and developers), per application_info.
 
     Never Discord permissions: a server admin is not the person who pays for the studios."""
-    if not isinstance(client, commands.Bot):
+    if not isinstance(client, commands.bot.BotBase):  # Bot and AutoShardedBot
         return False
     return await client.is_owner(user)
