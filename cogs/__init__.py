@@ -12,6 +12,7 @@ EXTENSIONS: list[tuple[str, str | None]] = [
     ("cogs.quota", None),
     ("cogs.quota_admin", None),
     ("cogs.owner", None),
+    ("cogs.help", None),
     ("cogs.mimipanda", "mimipanda"),
     ("cogs.portraits", "mimpi"),
 ]

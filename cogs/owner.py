@@ -54,6 +54,7 @@ class Owner(commands.Cog):
         name="owner",
         description="For the owner of this Easel: servers, studios and spend",
         default_permissions=discord.Permissions(administrator=True),
+        extras={"audience": "owner"},  # /help lists it for the owner only
     )
 
     def __init__(self, bot: EaselBot) -> None:

@@ -9,16 +9,20 @@ import re
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import discord
 import httpx
 import pytest
+from discord import app_commands
+from discord.ext import commands
 
+from bot.quotas import QuotaLedger
 from bot.settings import Settings, load_settings
 from bot.storage.database import Database, bundled_migrations
 from tests.conftest import EaselFactory
-from tests.emulator import DiscordEmulator
+from tests.emulator import DiscordEmulator, Member
 from tests.harness import Easel, eventually, free_port, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -290,3 +294,68 @@ async def test_commands_synced_before_the_upgrade_are_synced_again_and_dev_copie
         assert "about" in {c["name"] for c in emulator.commands}
     finally:
         await easel.stop()
+
+
+# --- /help ------------------------------------------------------------------------------------------------
+
+
+class Priced(commands.Cog):
+    """A command that declares its charged feature, as the studio cogs do (loaded as tests.test_first_run)."""
+
+    @app_commands.command(name="priced", description="Makes a numbered template", extras={"feature": "pbn"})
+    async def priced(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.send_message("ok", ephemeral=True)
+
+
+async def setup(bot: commands.Bot) -> None:
+    await bot.add_cog(Priced())
+
+
+async def help_text(emulator: DiscordEmulator, user: Member, *, guild: bool = True) -> str:
+    ix = await emulator.invoke("help", user=user, guild=guild)
+    body = await ix.response()
+    assert ix.ephemeral
+    text: str = body["data"]["embeds"][0]["description"]
+    return text
+
+
+async def test_help_lists_what_a_member_can_use_with_this_servers_costs(
+    emulator: DiscordEmulator, easel_factory: EaselFactory
+) -> None:
+    easel = await easel_factory(extra_extensions=(__name__,))
+    member = emulator.add_member("m")
+    text = await help_text(emulator, member)
+    lines = text.splitlines()
+    # Every command Discord offers this member is there (read from the tree, so it stays true), one line each.
+    offered = [c["name"] for c in emulator.commands if c["default_member_permissions"] is None]
+    for name in offered:
+        assert any(line.startswith(f"`/{name}") for line in lines), name
+    ledger = easel.bot.ledger
+    assert isinstance(ledger, QuotaLedger)
+    default = (await ledger.costs(emulator.guild_id))["pbn"]
+    assert f"`/priced` Makes a numbered template · {default} credits per image" in lines
+    assert "`/about` What Easel is and which image studios are on here" in lines, "no feature: no cost"
+    assert "quota-admin" not in text and "/owner" not in text and "For server admins" not in text
+
+    await ledger.set_cost(emulator.guild_id, "pbn", 7)
+    assert "`/priced` Makes a numbered template · 7 credits per image" in (await help_text(emulator, member))
+    await ledger.set_cost(emulator.guild_id, "pbn", 0)
+    assert "`/priced` Makes a numbered template · free here" in (await help_text(emulator, member))
+
+
+async def test_help_shows_admins_their_commands_and_the_owner_theirs(
+    emulator: DiscordEmulator, easel_factory: EaselFactory
+) -> None:
+    await easel_factory()
+    admin = emulator.add_member("admin", admin=True)
+    text = await help_text(emulator, admin)
+    admin_part = text.split("**For server admins**")[1]
+    assert "`/quota-admin grant`" in admin_part and "`/quota-admin allowance server`" in admin_part
+    assert "/owner" not in text, "an admin is not the owner"
+
+    owner_text = await help_text(emulator, emulator.owner)
+    assert "`/owner servers`" in owner_text.split("**For the owner of this Easel**")[1]
+
+    dm_text = await help_text(emulator, emulator.add_member("dm"), guild=False)
+    assert "quota-admin" not in dm_text, "server-only commands are not offered in DMs"
+    assert "`/help`" in dm_text
