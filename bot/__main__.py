@@ -1,13 +1,16 @@
-"""`python -m bot`: read settings, then run Easel until stopped."""
+"""`python -m bot`: read settings, then run Easel until stopped. `python -m bot backup PATH`: back up."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import sys
+from pathlib import Path
 
 import discord
 
+from bot.backup import BackupError, backup, describe
 from bot.logs import setup_logging
 from bot.runtime import Runtime
 from bot.settings import Settings, SettingsError, load_settings
@@ -25,14 +28,31 @@ Easel needs a Discord bot token, and DISCORD_TOKEN is not set.
 """
 
 
-def main() -> int:
+USAGE = """\
+usage: python -m bot                run Easel (settings from the environment and .env)
+       python -m bot backup PATH    copy the database and job files into the new folder PATH (safe while
+                                    Easel runs); restore: stop Easel, copy PATH's contents into the data
+                                    folder (or point DATABASE_PATH at PATH's database), start Easel
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args and args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return 0
+    if args and args[0] == "backup":
+        if len(args) != 2:
+            print(USAGE, file=sys.stderr, end="")
+            return 2
+        return _backup(Path(args[1]))
+    if args:
+        print(f"Unknown command: {' '.join(args)}\n{USAGE}", file=sys.stderr, end="")
+        return 2
     try:
         settings = load_settings()
     except SettingsError as exc:
-        print("Easel cannot start: the settings are not valid.", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        print("See .env.example for every setting and its allowed values.", file=sys.stderr)
+        _print_problems(exc)
         return 2
     if settings.discord_token is None:
         print(NO_TOKEN_HELP, file=sys.stderr, end="")
@@ -48,6 +68,29 @@ def main() -> int:
     except DatabaseError as exc:
         logging.getLogger("bot").error("Database problem: %s", exc)
         return 1
+    return 0
+
+
+def _print_problems(exc: SettingsError) -> None:
+    print("Easel cannot start: the settings are not valid.", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    print("See .env.example for every setting and its allowed values.", file=sys.stderr)
+
+
+def _backup(destination: Path) -> int:
+    # Only DATABASE_PATH matters here: no token needed, the bot may be running.
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        _print_problems(exc)
+        return 2
+    try:
+        report = backup(settings.database_path, destination)
+    except (BackupError, sqlite3.Error, OSError) as exc:
+        print(f"Backup failed: {exc}", file=sys.stderr)
+        return 1
+    print(describe(report))
     return 0
 
 
