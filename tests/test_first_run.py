@@ -18,6 +18,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
+from bot.access import DM_PAID_OFF, GUILD_NOT_ALLOWED, paid_feature_allowed, require_paid_feature
 from bot.quotas import QuotaLedger
 from bot.settings import Settings, load_settings
 from bot.storage.database import Database, bundled_migrations
@@ -304,7 +305,8 @@ class Priced(commands.Cog):
 
     @app_commands.command(name="priced", description="Makes a numbered template", extras={"feature": "pbn"})
     async def priced(self, interaction: discord.Interaction[Any]) -> None:
-        await interaction.response.send_message("ok", ephemeral=True)
+        require_paid_feature(interaction)  # where the job engine will call it, before reserving credits
+        await interaction.response.send_message("started", ephemeral=True)
 
 
 async def setup(bot: commands.Bot) -> None:
@@ -359,3 +361,57 @@ async def test_help_shows_admins_their_commands_and_the_owner_theirs(
     dm_text = await help_text(emulator, emulator.add_member("dm"), guild=False)
     assert "quota-admin" not in dm_text, "server-only commands are not offered in DMs"
     assert "`/help`" in dm_text
+
+
+# --- Paid features in DMs -----------------------------------------------------------------------------------
+
+
+async def priced_answer(emulator: DiscordEmulator, user: Member, *, guild: bool) -> str:
+    ix = await emulator.invoke("priced", user=user, guild=guild)
+    body = await ix.response()
+    assert ix.ephemeral
+    text: str = body["data"]["content"]
+    return text
+
+
+async def test_paid_features_in_dms_are_off_unless_the_owner_turns_them_on(
+    emulator: DiscordEmulator, easel_factory: EaselFactory
+) -> None:
+    easel = await easel_factory(extra_extensions=(__name__,))
+    assert easel.settings.dm_paid_features is False
+    member = emulator.add_member("dm-user")
+    assert await priced_answer(emulator, member, guild=True) == "started"
+    assert await priced_answer(emulator, member, guild=False) == DM_PAID_OFF
+
+    await easel.restart(dm_paid_features="true")
+    assert await priced_answer(emulator, member, guild=False) == "started"
+
+
+async def test_paid_features_are_refused_in_a_server_not_allowed(
+    emulator: DiscordEmulator, easel_factory: EaselFactory
+) -> None:
+    # A server that added only the commands (no bot user to leave with) still sends interactions.
+    await easel_factory(extra_extensions=(__name__,), allowed_guild_ids=[emulator.guild_id + 1])
+    await emulator.wait_for(lambda: not emulator.guild.bot_present)
+    assert await priced_answer(emulator, emulator.add_member("x"), guild=True) == GUILD_NOT_ALLOWED
+
+
+def test_paid_feature_allowed_reads_the_settings_of_the_bot_answering() -> None:
+    class Client:
+        def __init__(self, **values: Any) -> None:
+            self.settings = Settings(_env_file=None, **values)
+
+    class FakeInteraction:  # only what the helper reads
+        def __init__(self, guild_id: int | None, **values: Any) -> None:
+            self.guild_id = guild_id
+            self.client = Client(**values)
+
+    def check(guild_id: int | None, **values: Any) -> str | None:
+        return paid_feature_allowed(FakeInteraction(guild_id, **values))  # type: ignore[arg-type]
+
+    assert check(None) == DM_PAID_OFF
+    assert check(None, dm_paid_features=True) is None
+    assert check(5) is None
+    assert check(5, allowed_guild_ids="5,6") is None
+    assert check(7, allowed_guild_ids="5,6") == GUILD_NOT_ALLOWED
+    assert check(None, dm_paid_features=True, allowed_guild_ids="5") is None, "the list is about servers"
