@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sqlite3
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import discord
@@ -58,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print(NO_TOKEN_HELP, file=sys.stderr, end="")
         return 2
     setup_logging(settings.log_level, settings.log_format, settings.secrets())
+    for warning in container_warnings(settings, os.environ):
+        logging.getLogger("bot").warning(warning)
     try:
         asyncio.run(_run(settings))
     except KeyboardInterrupt:
@@ -69,6 +73,26 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("bot").error("Database problem: %s", exc)
         return 1
     return 0
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def container_warnings(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Settings that cannot work in the Docker image (which sets EASEL_DEFAULT_*), e.g. from an older .env."""
+    warnings = []
+    if environ.get("EASEL_DEFAULT_HTTP_HOST") and settings.http_host in LOOPBACK:
+        warnings.append(
+            f"HTTP_HOST={settings.http_host} inside a container: published ports, the reverse proxy and studio "
+            "callbacks cannot reach the web server. Leave HTTP_HOST blank in .env (the image listens on 0.0.0.0)."
+        )
+    default_db = environ.get("EASEL_DEFAULT_DATABASE_PATH")
+    if default_db and not settings.database_path.is_absolute():
+        warnings.append(
+            f"DATABASE_PATH={settings.database_path} is relative: in this container that is "
+            f"{settings.database_path.resolve()}. Leave DATABASE_PATH blank in .env to use {default_db}."
+        )
+    return warnings
 
 
 def _print_problems(exc: SettingsError) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
+from bot.__main__ import container_warnings
 from bot.access import DM_PAID_OFF, GUILD_NOT_ALLOWED, paid_feature_allowed, require_paid_feature
 from bot.quotas import QuotaLedger
 from bot.settings import Settings, load_settings
@@ -415,3 +417,65 @@ def test_paid_feature_allowed_reads_the_settings_of_the_bot_answering() -> None:
     assert check(5, allowed_guild_ids="5,6") is None
     assert check(7, allowed_guild_ids="5,6") == GUILD_NOT_ALLOWED
     assert check(None, dm_paid_features=True, allowed_guild_ids="5") is None, "the list is about servers"
+
+
+# --- Docker -------------------------------------------------------------------------------------------------
+
+
+def dockerfile_healthcheck() -> list[str]:
+    text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    command = re.search(r"HEALTHCHECK[^\n]*\\\n\s*CMD (\[.*\])", text)
+    assert command is not None
+    parsed: list[str] = json.loads(command.group(1))
+    return parsed
+
+
+def compose_text() -> str:
+    return (ROOT / "compose.yaml").read_text(encoding="utf-8")
+
+
+async def run_healthcheck(port: str) -> int:
+    argv = dockerfile_healthcheck()
+    assert argv[0] == "python"
+    env = env_without_settings(HTTP_PORT=port)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, *argv[1:], env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    return await asyncio.wait_for(process.wait(), timeout=30)
+
+
+async def test_the_images_healthcheck_passes_on_a_healthy_bot_and_fails_otherwise(easel: Easel) -> None:
+    assert easel.runtime is not None
+    port = str(easel.runtime.web.port)
+    assert await run_healthcheck(port) == 0
+    await easel.bot.close()  # the gateway is gone: /healthz answers 503
+    assert await run_healthcheck(port) != 0
+
+
+def test_compose_runs_the_image_safely() -> None:
+    text = compose_text()
+    assert "restart: unless-stopped" in text
+    assert re.search(r"^\s+- easel-data:/data$", text, re.M), "the data lives in a named volume"
+    assert re.search(r"^volumes:\n  easel-data:", text, re.M)
+    ports = re.findall(r'^\s+- "([^"]*:\$\{HTTP_PORT[^"]*)"$', text, re.M)
+    assert ports and all(p.startswith("127.0.0.1:") for p in ports), "/metrics is not published to the world"
+    code = dockerfile_healthcheck()[-1]
+    assert f'- "{code}"' in text, "compose checks health the way the image does"
+    assert "env_file: .env" in text
+
+
+def test_the_image_defaults_and_warnings_for_settings_that_cannot_work_there(tmp_path: Path) -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "EASEL_DEFAULT_DATABASE_PATH=/data/easel.db" in dockerfile
+    assert "EASEL_DEFAULT_HTTP_HOST=0.0.0.0" in dockerfile
+    assert not re.search(r"^\s+(DATABASE_PATH|HTTP_HOST)=", dockerfile, re.M), "a blank .env line would hide them"
+    image = {"EASEL_DEFAULT_DATABASE_PATH": "/data/easel.db", "EASEL_DEFAULT_HTTP_HOST": "0.0.0.0"}
+    # An older .env (the example used to set these): Easel says what to change.
+    old = Settings(_env_file=None, http_host="127.0.0.1", database_path=Path("./data/easel.db"))
+    warnings = container_warnings(old, image)
+    assert len(warnings) == 2
+    assert "HTTP_HOST=127.0.0.1 inside a container" in warnings[0]
+    assert "Leave DATABASE_PATH blank" in warnings[1]
+    good = Settings(_env_file=None, http_host="0.0.0.0", database_path=Path("/data/easel.db"))
+    assert container_warnings(good, image) == []
+    assert container_warnings(old, {}) == [], "outside the image 127.0.0.1 and relative paths are the defaults"
