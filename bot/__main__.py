@@ -26,7 +26,8 @@ Easel needs a Discord bot token, and DISCORD_TOKEN is not set.
   2. Put it in a file named .env next to this README (copy .env.example to start):
          DISCORD_TOKEN=your-token-here
      or export DISCORD_TOKEN in the environment.
-  3. Invite the bot with the "bot" and "applications.commands" scopes, then run this command again.
+  3. Run this command again: the log shows a link that invites the bot to your server with the
+     permissions it needs. Set ALLOWED_GUILD_IDS to your server ids so that nobody else can use it.
 """
 
 

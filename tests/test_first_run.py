@@ -22,7 +22,7 @@ from discord.ext import commands
 from bot.__main__ import container_warnings
 from bot.access import DM_PAID_OFF, GUILD_NOT_ALLOWED, paid_feature_allowed, require_paid_feature
 from bot.quotas import QuotaLedger
-from bot.settings import Settings, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 from bot.storage.database import Database, bundled_migrations
 from tests.conftest import EaselFactory
 from tests.emulator import DiscordEmulator, Member
@@ -77,6 +77,18 @@ def test_the_shipped_example_loads_with_only_a_token(tmp_path: Path, monkeypatch
     assert settings.http_host == "127.0.0.1"
     assert settings.allowed_guild_ids is None
     assert settings.dm_paid_features is False
+
+
+def test_allowed_guild_ids_are_checked_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ALLOWED_GUILD_IDS", raising=False)
+    path = env_file_from_example(tmp_path, DISCORD_TOKEN="t", ALLOWED_GUILD_IDS="123, 456,")
+    assert load_settings(_env_file=path).allowed_guild_ids == [123, 456]
+    path = env_file_from_example(tmp_path, DISCORD_TOKEN="t", ALLOWED_GUILD_IDS="my server")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(_env_file=path)
+    assert caught.value.problems == [
+        "ALLOWED_GUILD_IDS: must be a comma-separated list of server ids, e.g. 1234,5678 (got 'my server')"
+    ]
 
 
 def test_container_defaults_win_over_blank_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
