@@ -223,8 +223,3 @@ class EaselBot(commands.AutoShardedBot):
     async def on_guild_join(self, guild: discord.Guild) -> None:
         if not await leave_if_not_allowed(self.settings, guild, when="it just added the bot"):
             log.info("Added to server %s (%s)", guild.name, guild.id)
-
-    async def on_guild_available(self, guild: discord.Guild) -> None:
-        # A server that was unavailable at on_ready (an outage on Discord's side) arrives later this way.
-        if self._greeted:
-            await leave_if_not_allowed(self.settings, guild, when="available again")

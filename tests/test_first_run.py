@@ -217,6 +217,16 @@ async def test_a_server_that_adds_the_bot_is_left_unless_allowed(
     assert emulator.guild.bot_present
 
 
+async def test_a_server_unavailable_at_start_is_left_too(
+    emulator: DiscordEmulator, easel_factory: EaselFactory
+) -> None:
+    # An outage on Discord's side: READY lists the server as unavailable and no GUILD_CREATE follows.
+    # Leaving needs only its id, so it is not kept until it comes back.
+    emulator.guild.outage = True
+    await easel_factory(allowed_guild_ids=[emulator.guild_id + 1])
+    await emulator.wait_for(lambda: not emulator.guild.bot_present)
+
+
 async def _in_guild(easel: Easel, guild_id: int) -> bool:
     return easel.bot.get_guild(guild_id) is not None
 

@@ -181,7 +181,8 @@ class Gateway:
             ready["shard"] = [shard_id, shard_count]
         session.dispatch("READY", ready)
         for guild in guilds:
-            session.dispatch("GUILD_CREATE", guild.create_payload(with_members=bool(intents & GUILD_MEMBERS)))
+            if not guild.outage:
+                session.dispatch("GUILD_CREATE", guild.create_payload(with_members=bool(intents & GUILD_MEMBERS)))
         return session
 
     async def _resume(self, connection: Connection, data: dict[str, Any]) -> Session | None:
