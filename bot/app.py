@@ -206,18 +206,18 @@ class EaselBot(commands.AutoShardedBot):
                 log.info("Removed the development copies of the commands from server %s", guild_id)
             await self.command_sync_state.forget(application_id, f"guild:{guild_id}")
 
-    _greeted = False  # the invite link, the access warning and the leaving happen at the first on_ready
+    _greeted = False  # the invite link and the access warning are logged at the first on_ready
 
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("Connected as %s (%s) to %d servers", self.user, self.user.id, len(self.guilds))
-        if self._greeted:
-            return  # on_ready repeats after reconnects: say this once per start
-        self._greeted = True
-        log.info("Invite Easel to a server with: %s", invite_url(self.application_id or self.user.id))
-        warning = open_to_everyone_warning(self.settings, self.application)
-        if warning is not None:
-            log.warning(warning)
+        if not self._greeted:  # on_ready repeats after a new gateway session: say this once per start
+            self._greeted = True
+            log.info("Invite Easel to a server with: %s", invite_url(self.application_id or self.user.id))
+            warning = open_to_everyone_warning(self.settings, self.application)
+            if warning is not None:
+                log.warning(warning)
+        # Every time: a server may have added the bot while it was disconnected (no on_guild_join then).
         await leave_servers_not_allowed(self, self.settings)
 
     async def on_guild_join(self, guild: discord.Guild) -> None:
