@@ -66,6 +66,15 @@ def test_every_blank_value_means_not_set(tmp_path: Path, monkeypatch: pytest.Mon
     assert Settings(_env_file=None, quota_dm_budget="", http_port=" ") == defaults
 
 
+def test_the_example_documents_every_setting_and_the_readme_the_new_ones() -> None:
+    example = EXAMPLE.read_text(encoding="utf-8")
+    names = {line.split("=", 1)[0] for line in example.splitlines() if line and not line.startswith("#")}
+    assert names == {name.upper() for name in Settings.model_fields}
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name in ("ALLOWED_GUILD_IDS", "DM_PAID_FEATURES", "EASEL_DEFAULT_DATABASE_PATH", "python -m bot backup"):
+        assert name in readme, name
+
+
 def test_the_shipped_example_loads_with_only_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.lower() in Settings.model_fields or name.startswith("EASEL_"):
