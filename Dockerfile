@@ -12,10 +12,14 @@ RUN python -m venv /opt/easel \
  && /opt/easel/bin/pip install .
 
 FROM python:3.11-slim
+# Defaults for this image, used when DATABASE_PATH / HTTP_HOST are unset or blank (as in a .env made from
+# .env.example, which `--env-file` and compose's env_file pass as blank values that would hide a plain ENV):
+# the database in the /data volume, and listening on every interface so published ports and callbacks reach
+# the bot. A value set in .env still wins; Easel warns at start about values that cannot work in here.
 ENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/easel/bin:$PATH \
-    DATABASE_PATH=/data/easel.db \
-    HTTP_HOST=0.0.0.0 HTTP_PORT=8080
+    EASEL_DEFAULT_DATABASE_PATH=/data/easel.db \
+    EASEL_DEFAULT_HTTP_HOST=0.0.0.0
 RUN groupadd --system --gid 10001 easel \
  && useradd --system --uid 10001 --gid easel --home-dir /data --shell /usr/sbin/nologin easel \
  && mkdir -p /data && chown easel:easel /data
@@ -25,6 +29,6 @@ WORKDIR /data
 VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"HTTP_PORT\", \"8080\")}/healthz', timeout=4).status == 200 else 1)"]
+  CMD ["python", "-c", "import os, sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:%s/healthz' % (os.environ.get('HTTP_PORT', '').strip() or '8080'), timeout=4).status == 200 else 1)"]
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "bot"]

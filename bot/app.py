@@ -14,7 +14,9 @@ import discord
 import httpx
 from discord.ext import commands
 
+from bot.access import leave_if_not_allowed, leave_servers_not_allowed, open_to_everyone_warning
 from bot.components import ComponentRouter
+from bot.invite import invite_url
 from bot.jobs.engine import JobEngine, Ledger, ProviderLimits
 from bot.jobs.files import FileStore
 from bot.jobs.store import JobStore
@@ -167,23 +169,57 @@ class EaselBot(commands.AutoShardedBot):
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     async def sync_commands(self) -> bool:
-        """Sync the tree if the policy says so; returns whether a sync happened."""
+        """Sync the tree if the policy says so; returns whether a sync happened.
+
+        Remembered per application and scope: another token on the same data folder registers its own
+        commands, and servers that held development copies (DEV_GUILD_ID) are emptied once they are not
+        the target any more."""
         policy = self.settings.command_sync
         if policy is CommandSync.NEVER:
             log.info("COMMAND_SYNC=never: not syncing application commands")
             return False
+        application_id = self.application_id
+        assert application_id is not None  # known from login, before setup_hook
         guild = self._sync_target()
         scope = "global" if guild is None else f"guild:{guild.id}"
+        await self._clear_old_guild_commands(application_id, keep=guild)
         current = self.tree_hash(guild)
-        if policy is CommandSync.AUTO and await self.command_sync_state.last_hash(scope) == current:
+        if policy is CommandSync.AUTO and await self.command_sync_state.last_hash(application_id, scope) == current:
             log.info("Application commands unchanged since the last sync (%s): not syncing", scope)
             return False
         synced = await self.tree.sync(guild=guild)
-        await self.command_sync_state.record(scope, current)
+        await self.command_sync_state.record(application_id, scope, current)
         self.commands_synced = True
         log.info("Synced %d application commands (%s)", len(synced), scope)
         return True
 
+    async def _clear_old_guild_commands(self, application_id: int, keep: discord.Object | None) -> None:
+        for guild_id in await self.command_sync_state.guilds_with_commands(application_id):
+            if keep is not None and guild_id == keep.id:
+                continue
+            try:
+                await self.http.bulk_upsert_guild_commands(application_id, guild_id, [])
+            except (discord.Forbidden, discord.NotFound) as exc:
+                # Not in that server any more (or never, for a legacy row): nothing of ours is shown there.
+                log.info("Could not clear development commands in server %s (%s): forgetting them", guild_id, exc)
+            else:
+                log.info("Removed the development copies of the commands from server %s", guild_id)
+            await self.command_sync_state.forget(application_id, f"guild:{guild_id}")
+
+    _greeted = False  # the invite link and the access warning are logged at the first on_ready
+
     async def on_ready(self) -> None:
         assert self.user is not None
         log.info("Connected as %s (%s) to %d servers", self.user, self.user.id, len(self.guilds))
+        if not self._greeted:  # on_ready repeats after a new gateway session: say this once per start
+            self._greeted = True
+            log.info("Invite Easel to a server with: %s", invite_url(self.application_id or self.user.id))
+            warning = open_to_everyone_warning(self.settings, self.application)
+            if warning is not None:
+                log.warning(warning)
+        # Every time: a server may have added the bot while it was disconnected (no on_guild_join then).
+        await leave_servers_not_allowed(self, self.settings)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        if not await leave_if_not_allowed(self.settings, guild, when="it just added the bot"):
+            log.info("Added to server %s (%s)", guild.name, guild.id)

@@ -6,6 +6,7 @@ The names are fixed: deployments and `.env.example` depend on them.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +17,20 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from bot.quotas.policy import Period, QuotaPolicy
 
 
+def _default(name: str, fallback: str) -> str:
+    """A default the environment may change (EASEL_DEFAULT_<name>), for container images."""
+    return os.environ.get(f"EASEL_DEFAULT_{name}", "").strip() or fallback
+
+
+def _id_list(value: object, problem: str) -> object:
+    if isinstance(value, str):
+        try:
+            return [int(part) for part in value.replace(" ", "").split(",") if part] or None
+        except ValueError as exc:
+            raise ValueError(problem) from exc
+    return value
+
+
 class CommandSync(StrEnum):
     AUTO = "auto"  # sync only when the command tree changed since the last sync
     ALWAYS = "always"
@@ -23,7 +38,9 @@ class CommandSync(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     # Discord
     discord_token: SecretStr | None = None
@@ -33,10 +50,14 @@ class Settings(BaseSettings):
     command_sync: CommandSync = CommandSync.AUTO
     shard_count: int | None = Field(default=None, ge=1)
     shard_ids: Annotated[list[int] | None, NoDecode] = None
+    # Who may use this bot: server ids (blank = any server that adds it); others are left at once.
+    allowed_guild_ids: Annotated[list[int] | None, NoDecode] = None
 
     # Storage and the bot's own web server
-    database_path: Path = Path("./data/easel.db")
-    http_host: str = "127.0.0.1"
+    # Defaults come from EASEL_DEFAULT_* when set: the Docker image sets them, so a .env made from the example
+    # (which leaves these blank) puts the database in the volume and listens where published ports reach.
+    database_path: Path = Field(default_factory=lambda: Path(_default("DATABASE_PATH", "./data/easel.db")))
+    http_host: str = Field(default_factory=lambda: _default("HTTP_HOST", "127.0.0.1"))
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_url: AnyHttpUrl | None = None
 
@@ -63,6 +84,8 @@ class Settings(BaseSettings):
     quota_costs: dict[str, int] = Field(default_factory=dict)  # JSON, e.g. {"pbn": 5}
     # A result button that would spend more than this asks the presser to confirm first.
     confirm_above_credits: int = Field(default=5, ge=0)
+    # Paid features in DMs: off unless the owner turns them on (then the QUOTA_DM_* policy applies).
+    dm_paid_features: bool = False
 
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -80,20 +103,14 @@ class Settings(BaseSettings):
     imagine_api_key: SecretStr | None = None
     imagine_base_url: AnyHttpUrl = AnyHttpUrl("https://api.vyro.ai/v2")
 
-    @field_validator(
-        "discord_token", "mimpi_api_key", "flair_api_key", "mimipanda_api_token", "imagine_api_key", mode="before"
-    )
+    @model_validator(mode="before")
     @classmethod
-    def _blank_is_none(cls, value: object) -> object:
-        # `FOO=` in a .env file means "not set", not "an empty secret".
-        return None if isinstance(value, str) and not value.strip() else value
-
-    @field_validator(
-        "dev_guild_id", "shard_count", "public_url", "flair_base_url", "discord_gateway_url", mode="before"
-    )
-    @classmethod
-    def _blank_optional(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _blank_is_unset(cls, values: object) -> object:
+        # `FOO=` (as `.env.example` ships most lines) means "not set": the default applies, for every field.
+        # env_ignore_empty does this for the environment and .env; this covers values passed in code too.
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
+        return values
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -103,15 +120,12 @@ class Settings(BaseSettings):
     @field_validator("shard_ids", mode="before")
     @classmethod
     def _parse_shard_ids(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = value.strip()
-            if not value:
-                return None
-            try:
-                return [int(part) for part in value.replace(" ", "").split(",") if part]
-            except ValueError as exc:
-                raise ValueError("must be a comma-separated list of shard numbers, e.g. 0,1") from exc
-        return value
+        return _id_list(value, "must be a comma-separated list of shard numbers, e.g. 0,1")
+
+    @field_validator("allowed_guild_ids", mode="before")
+    @classmethod
+    def _parse_guild_ids(cls, value: object) -> object:
+        return _id_list(value, "must be a comma-separated list of server ids, e.g. 1234,5678")
 
     @field_validator("discord_gateway_url")
     @classmethod

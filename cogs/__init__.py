@@ -11,6 +11,8 @@ EXTENSIONS: list[tuple[str, str | None]] = [
     ("cogs.jobs", None),
     ("cogs.quota", None),
     ("cogs.quota_admin", None),
+    ("cogs.owner", None),
+    ("cogs.help", None),
     ("cogs.mimipanda", "mimipanda"),
     ("cogs.portraits", "mimpi"),
 ]

@@ -31,18 +31,41 @@ class GuildRepository:
         )
 
 
+LEGACY_APPLICATION = 0  # rows synced before Easel recorded which application synced them
+
+
 class CommandSyncRepository:
+    """The tree hash last synced per (application, scope); scope is 'global' or 'guild:<id>'."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def last_hash(self, scope: str) -> str | None:
-        row = await self._db.fetchone("SELECT tree_hash FROM command_sync WHERE scope = ?", (scope,))
+    async def last_hash(self, application_id: int, scope: str) -> str | None:
+        row = await self._db.fetchone(
+            "SELECT tree_hash FROM command_sync WHERE application_id = ? AND scope = ?", (application_id, scope)
+        )
         return str(row["tree_hash"]) if row else None
 
-    async def record(self, scope: str, tree_hash: str) -> None:
+    async def record(self, application_id: int, scope: str, tree_hash: str) -> None:
         await self._db.execute(
-            "INSERT INTO command_sync (scope, tree_hash) VALUES (?, ?) "
-            "ON CONFLICT (scope) DO UPDATE SET tree_hash = excluded.tree_hash, "
+            "INSERT INTO command_sync (application_id, scope, tree_hash) VALUES (?, ?, ?) "
+            "ON CONFLICT (application_id, scope) DO UPDATE SET tree_hash = excluded.tree_hash, "
             "synced_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')",
-            (scope, tree_hash),
+            (application_id, scope, tree_hash),
+        )
+
+    async def guilds_with_commands(self, application_id: int) -> list[int]:
+        """Servers this application (or an unknown one, before migration 006) synced commands to."""
+        rows = await self._db.fetchall(
+            "SELECT DISTINCT CAST(substr(scope, 7) AS INTEGER) FROM command_sync "
+            "WHERE scope LIKE 'guild:%' AND application_id IN (?, ?) ORDER BY 1",
+            (application_id, LEGACY_APPLICATION),
+        )
+        return [int(row[0]) for row in rows]
+
+    async def forget(self, application_id: int, scope: str) -> None:
+        """The scope holds no commands of this application any more (legacy rows for it go too)."""
+        await self._db.execute(
+            "DELETE FROM command_sync WHERE scope = ? AND application_id IN (?, ?)",
+            (scope, application_id, LEGACY_APPLICATION),
         )

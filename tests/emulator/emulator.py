@@ -43,6 +43,8 @@ class DiscordEmulator(UserActions):
         self.clock = Clock()
         self.ids = Snowflakes(self.clock)
         self.application_id = self.ids.next()  # like modern apps: application id == bot user id
+        self.bot_public = True  # "Public Bot" in the Developer Portal: anyone can add it
+        self.team_members: list[Member] | None = None  # set: the application belongs to a team of these
         bot_member = Member(self.application_id, bot_name, bot=True)
         self.bot_user: dict[str, Any] = {
             **bot_member.user,
@@ -122,6 +124,38 @@ class DiscordEmulator(UserActions):
     @property
     def bot_member(self) -> Member:
         return self.guild.bot
+
+    def remove_bot_from_guild(self) -> None:
+        """The bot is no longer in the guild (it left, or was kicked): GUILD_DELETE, as Discord sends it."""
+        self.guild.bot_present = False
+        self._dispatch_guild_event("GUILD_DELETE", {"id": str(self.guild.id)})
+
+    def add_bot_to_guild(self) -> None:
+        """Someone adds the bot to the guild with the invite link: GUILD_CREATE (discord.py: on_guild_join)."""
+        self.guild.bot_present = True
+        self.guild.bot.joined_at = self.clock.iso_now()
+        session = self.gateway.session_for(self.guild.id)
+        with_members = session is not None and bool(session.intents & GUILD_MEMBERS)
+        payload = self.guild.create_payload(with_members=with_members)
+        del payload["unavailable"]  # a guild just joined has no "unavailable" key: how clients tell joins apart
+        self._dispatch_guild_event("GUILD_CREATE", payload)
+
+    def team_payload(self) -> dict[str, Any] | None:
+        """The application's team (GET /oauth2/applications/@me), members as admins, or None."""
+        if self.team_members is None:
+            return None
+        team_id = str(self.application_id + 1)
+        owner = self.team_members[0] if self.team_members else self.owner
+        return {
+            "id": team_id,
+            "name": "Emulated Team",
+            "icon": None,
+            "owner_user_id": str(owner.id),
+            "members": [
+                {"membership_state": 2, "team_id": team_id, "user": m.user, "role": "admin", "permissions": ["*"]}
+                for m in self.team_members
+            ],
+        }
 
     def add_member(
         self,

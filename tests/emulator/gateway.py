@@ -159,7 +159,8 @@ class Gateway:
         # A fresh IDENTIFY replaces the shard's previous session, as on Discord.
         self.sessions = {k: s for k, s in self.sessions.items() if s.shard_id != shard_id}
         self.sessions[session.session_id] = session
-        guilds = [self._guild] if (self._guild.id >> 22) % shard_count == shard_id else []
+        in_shard = (self._guild.id >> 22) % shard_count == shard_id
+        guilds = [self._guild] if in_shard and self._guild.bot_present else []
         ready: dict[str, Any] = {
             "v": 10,
             "user": self._bot_user,
@@ -180,7 +181,8 @@ class Gateway:
             ready["shard"] = [shard_id, shard_count]
         session.dispatch("READY", ready)
         for guild in guilds:
-            session.dispatch("GUILD_CREATE", guild.create_payload(with_members=bool(intents & GUILD_MEMBERS)))
+            if not guild.outage:
+                session.dispatch("GUILD_CREATE", guild.create_payload(with_members=bool(intents & GUILD_MEMBERS)))
         return session
 
     async def _resume(self, connection: Connection, data: dict[str, Any]) -> Session | None:

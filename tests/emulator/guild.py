@@ -25,6 +25,8 @@ class Guild:
         self.closed_dms: set[int] = set()
         self.admin_role_id: int | None = None  # created by the first add_member(admin=True)
         self.category_id: int | None = None  # text channels are created under it
+        self.bot_present = True  # False once the bot left (DELETE /users/@me/guilds/{id}) or before it is added
+        self.outage = False  # True: READY lists it unavailable and no GUILD_CREATE follows until the outage ends
 
         bot_role = self.add_role(bot.name, perms.BOT_ROLE_DEFAULT, managed=True)
         bot.roles.append(bot_role.id)

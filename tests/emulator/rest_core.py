@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from .bodies import BODY, json_response, snowflake
+from .bodies import BODY, json_response, no_content, snowflake
 from .errors import ApiError, unknown_application, unknown_guild, unknown_member, unknown_user
 
 if TYPE_CHECKING:
@@ -22,6 +22,7 @@ class CoreRoutes:
             web.get("/users/@me", self.get_me),
             web.get("/users/{user_id:\\d+}", self.get_user),
             web.post("/users/@me/channels", self.create_dm),
+            web.delete("/users/@me/guilds/{guild_id}", self.leave_guild),
             web.get("/oauth2/applications/@me", self.get_application),
             web.get("/applications/@me", self.get_application),
             web.get("/gateway", self.get_gateway),
@@ -67,10 +68,10 @@ class CoreRoutes:
                 "name": emu.bot_user["username"],
                 "description": "Discord emulator application",
                 "icon": None,
-                "bot_public": True,
+                "bot_public": emu.bot_public,
                 "bot_require_code_grant": False,
                 "owner": emu.owner.user,
-                "team": None,
+                "team": emu.team_payload(),
                 "verify_key": "0" * 64,
                 "flags": 0,
                 "rpc_origins": [],
@@ -88,6 +89,13 @@ class CoreRoutes:
                 "bot": emu.bot_user,
             }
         )
+
+    async def leave_guild(self, request: web.Request) -> web.Response:
+        self._guild(request)
+        if not self.emu.guild.bot_present:
+            raise unknown_guild()
+        self.emu.remove_bot_from_guild()
+        return no_content()
 
     async def get_gateway(self, request: web.Request) -> web.Response:
         return json_response({"url": self.emu.gateway_url})
