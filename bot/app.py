@@ -14,7 +14,7 @@ import discord
 import httpx
 from discord.ext import commands
 
-from bot.access import leave_if_not_allowed, leave_servers_not_allowed, open_to_everyone_warning
+from bot.access import leave_if_not_allowed, leave_servers_not_allowed, open_to_everyone_warning, require_paid_feature
 from bot.components import ComponentRouter
 from bot.invite import invite_url
 from bot.jobs.engine import JobEngine, Ledger, ProviderLimits
@@ -52,6 +52,15 @@ def provider_limits(settings: Settings) -> dict[str, ProviderLimits]:
         "flair": common,
         "imagine": replace(common, requests_per_minute=settings.imagine_requests_per_minute),
     }
+
+
+async def _paid_features_here(
+    interaction: discord.Interaction[Any], *, feature: str, provider: str, params: dict[str, Any]
+) -> None:
+    """Paid studios spend the owner's money: not in DMs unless the owner allows it, nor in servers not allowed.
+    Easel's own studio costs nothing to run, so it is not held back in DMs."""
+    if provider != "local":
+        require_paid_feature(interaction)
 
 
 class EaselBot(commands.AutoShardedBot):
@@ -114,6 +123,7 @@ class EaselBot(commands.AutoShardedBot):
             public_url=str(settings.public_url) if settings.public_url else None,
         )
         self.jobs.scheduler.interactive_pending = lambda: bool(self.awaiting_first_response)
+        self.jobs.admission_checks.append(_paid_features_here)
         if settings.discord_gateway_url:
             self._force_gateway(settings.discord_gateway_url)
 

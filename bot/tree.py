@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from bot.access import GUILD_NOT_ALLOWED, guild_allowed
 from bot.errors import UserFacingError
 
 if TYPE_CHECKING:
@@ -105,7 +106,7 @@ def _describe_check_failure(error: app_commands.AppCommandError) -> str | None:
     if isinstance(error, app_commands.TransformerError):
         return f"That value for this option is not valid: {error.value!r}."
     if isinstance(error, app_commands.CheckFailure):
-        return "You can't use this command here."
+        return str(error) or "You can't use this command here."
     return None
 
 
@@ -115,6 +116,9 @@ class EaselTree(app_commands.CommandTree["EaselBot"]):
     async def interaction_check(self, interaction: discord.Interaction[EaselBot]) -> bool:
         mark_received(interaction)
         self.client.metrics.commands.labels(_command_name(interaction)).inc()
+        if interaction.guild_id is not None and not guild_allowed(self.client.settings, interaction.guild_id):
+            # A server that installed only the commands still sends interactions; there is no bot to leave.
+            raise app_commands.CheckFailure(GUILD_NOT_ALLOWED)
         return True
 
     async def on_error(self, interaction: discord.Interaction[EaselBot], error: app_commands.AppCommandError) -> None:
