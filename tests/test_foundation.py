@@ -7,6 +7,7 @@ import logging
 import httpx
 import pytest
 
+from bot.providers.registry import ADAPTER_CLASSES
 from tests.conftest import EaselFactory
 from tests.emulator import DiscordEmulator
 from tests.harness import Easel
@@ -53,8 +54,10 @@ async def test_about_lists_studios_ephemerally(emulator: DiscordEmulator, easel:
 
 
 async def test_about_shows_a_provider_as_on_when_its_key_is_set(
-    emulator: DiscordEmulator, easel_factory: EaselFactory
+    emulator: DiscordEmulator, easel_factory: EaselFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # An Easel whose Imagine adapter is missing (as before it was written): its key must not turn it on.
+    monkeypatch.setitem(ADAPTER_CLASSES, "imagine", "bot.providers.not_written_yet:Adapter")
     # Real provider hosts are unreachable here (no DNS): starting must not depend on them.
     await easel_factory(mimipanda_api_token="mp-key", imagine_api_key="vk-test")
     ix = await emulator.invoke("about", user=emulator.add_member("bob"))

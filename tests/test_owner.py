@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from bot.providers.registry import ADAPTER_CLASSES
 from bot.quotas import QuotaLedger
 from cogs.owner import NOT_OWNER
 from tests.conftest import EaselFactory
@@ -112,8 +113,9 @@ async def test_the_owner_makes_easel_leave_a_server(emulator: DiscordEmulator, e
 
 
 async def test_studios_show_what_is_on_keys_and_recent_errors(
-    emulator: DiscordEmulator, easel_factory: EaselFactory
+    emulator: DiscordEmulator, easel_factory: EaselFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setitem(ADAPTER_CLASSES, "imagine", "bot.providers.not_written_yet:Adapter")
     easel = await easel_factory(mimipanda_api_token="mp-key", imagine_api_key="vk-test")
     # What the job engine counts when jobs end.
     easel.bot.metrics.jobs.labels("mimipanda", "coloring", "succeeded").inc(3)

@@ -520,6 +520,7 @@ async def test_quota_in_dms_shows_the_dm_policy(
         quota_dm_period="monthly",
         quota_dm_budget=50,
         mimipanda_api_token="panda-test-token",
+        dm_paid_features=True,
     )
     member = emulator.add_member("tam")
     dm = await quota(emulator, member, guild=False)
