@@ -109,7 +109,7 @@ class _Answer(BaseModel):
     """What a worker sends back: checked, since a worker handles untrusted images."""
 
     ok: bool
-    error: Literal["render", "memory", "bug"] | None = None
+    error: Literal["render", "memory", "bug", "missing"] | None = None
     message: str | None = None
     trace: str | None = None
     text: str | None = None
@@ -283,7 +283,7 @@ class WorkerPool:
             raise RenderFailed(answer.message or "this image cannot be rendered")
         if answer.error == "memory":
             raise WorkerOutOfMemory(answer.message or "MemoryError")
-        if answer.error == "bug" or not answer.ok:
+        if answer.error in ("bug", "missing") or not answer.ok:
             raise RendererBug(answer.message or "unknown error", answer.trace)
         outputs = [
             Output(h.filename, data, kind=h.kind, label=h.label, send=h.send)

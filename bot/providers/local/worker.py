@@ -93,7 +93,7 @@ def _run_one(header: dict[str, Any], data: bytes, cache: dict[str, Any]) -> list
     try:
         function = _resolve(str(header["target"]), cache)
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a bug
-        return [_error("bug", f"cannot load renderer {header['target']}: {exc!r}", traceback.format_exc())]
+        return [_error("missing", f"cannot load renderer {header['target']}: {exc!r}", traceback.format_exc())]
     try:
         _set_limits(int(header["memory_mb"]), float(header["cpu_s"]))
         try:
