@@ -33,6 +33,7 @@ def render_invert(data: bytes, params: dict[str, Any]) -> Rendered:
         "cv2_threads": cv2.getNumThreads(),
         "memory_limited": soft_as != resource.RLIM_INFINITY,
         "params": params,
+        "env": sorted(os.environ),
     }
     note = Output(
         "note.txt", f"inverted {pixels.shape[1]}x{pixels.shape[0]}".encode(), kind="file", label="note", send=False

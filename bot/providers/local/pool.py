@@ -30,7 +30,10 @@ log = logging.getLogger(__name__)
 STARTUP_TIMEOUT_S = 90.0  # importing numpy/OpenCV on a busy machine
 MAX_ANSWER_BYTES = 512 * 1024 * 1024  # a worker claiming more is broken (results are at most ~50 MB)
 MAX_JOBS_PER_WORKER = 100  # then a fresh process: bounds slow leaks and heap fragmentation
+IDLE_RETIRE_S = 300.0  # an idle worker holds ~100 MB; it goes after this long without a job
 READ_BUFFER = 4 * 1024 * 1024
+# The only environment a worker gets: it decodes untrusted files, so the bot's tokens and keys stay out of it.
+PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "VIRTUAL_ENV", "LD_LIBRARY_PATH")
 
 
 def default_workers() -> int:
@@ -126,6 +129,7 @@ class _Worker:
     proc: asyncio.subprocess.Process
     jobs: int = 0
     live: set[_Worker] | None = None  # the pool's set of unreaped processes, left once reaped
+    retire: asyncio.TimerHandle | None = None  # while idle
 
     @property
     def alive(self) -> bool:
@@ -175,11 +179,13 @@ class _Job:
 class WorkerPool:
     """Runs `target(data, params) -> Rendered` in worker processes; see the module's docstring."""
 
-    def __init__(self, *, workers: int | None = None, memory_mb: int = 1024) -> None:
+    def __init__(self, *, workers: int | None = None, memory_mb: int = 1024, idle_s: float = IDLE_RETIRE_S) -> None:
         self.workers = workers if workers is not None else default_workers()
         if self.workers < 1:
             raise ValueError("a pool needs at least one worker")
         self.memory_mb = memory_mb
+        self.idle_s = idle_s
+        self._retiring: set[asyncio.Task[int]] = set()
         self._idle: list[_Worker] = []
         self._running: dict[str, _Job] = {}  # holding a slot (starting a worker or rendering)
         self._waiting: deque[_Job] = deque()
@@ -257,7 +263,7 @@ class WorkerPool:
             job.worker = None
             if worker is not None:
                 if reusable and not self._closed and worker.alive:
-                    self._idle.append(worker)
+                    self._park(worker)
                 else:
                     await worker.kill()
         return self._rendered(answer, files)
@@ -291,14 +297,28 @@ class WorkerPool:
         ]
         return Rendered(outputs, text=answer.text, meta=answer.meta)
 
+    def _park(self, worker: _Worker) -> None:
+        self._idle.append(worker)
+        worker.retire = asyncio.get_running_loop().call_later(self.idle_s, self._retire, worker)
+
+    def _retire(self, worker: _Worker) -> None:
+        if worker in self._idle:
+            self._idle.remove(worker)
+            task = asyncio.get_running_loop().create_task(worker.kill())
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+
     async def _take_worker(self, job: _Job) -> _Worker:
         while self._idle:
-            worker = self._idle.pop()
+            worker = self._idle.pop()  # the most recently used: the others may retire
+            if worker.retire is not None:
+                worker.retire.cancel()
             if worker.alive:
                 job.worker = worker
                 return worker
             await worker.kill()  # died while idle: reap it
-        env = {**os.environ, **THREAD_ENV, "EASEL_WORKER_PATH": json.dumps(sys.path)}
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("PYTHON")}
+        env.update(THREAD_ENV, EASEL_WORKER_PATH=json.dumps(sys.path))
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",
@@ -357,6 +377,9 @@ class WorkerPool:
             job = self._waiting.popleft()
             if not job.ready.done():
                 job.ready.set_exception(PoolClosed())
+        for worker in self._idle:
+            if worker.retire is not None:
+                worker.retire.cancel()
         self._idle = []
         # Every process ever started and not yet reaped, including one still starting up.
-        await asyncio.gather(*(w.kill() for w in list(self._procs)))
+        await asyncio.gather(*(w.kill() for w in list(self._procs)), *self._retiring)

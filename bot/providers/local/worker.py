@@ -131,6 +131,7 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the bot; it stops its workers itself
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not leave a core file of a member's photo
 
     # Warm up: the first job must not pay for these imports inside its time limit.
     import cv2
