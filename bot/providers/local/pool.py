@@ -31,7 +31,8 @@ STARTUP_TIMEOUT_S = 90.0  # importing numpy/OpenCV on a busy machine
 MAX_ANSWER_BYTES = 512 * 1024 * 1024  # a worker claiming more is broken (results are at most ~50 MB)
 MAX_JOBS_PER_WORKER = 100  # then a fresh process: bounds slow leaks and heap fragmentation
 IDLE_RETIRE_S = 300.0  # an idle worker holds ~100 MB; it goes after this long without a job
-READ_BUFFER = 4 * 1024 * 1024
+READ_BUFFER = 2 * 1024 * 1024  # the stream pauses the pipe at twice this
+CHUNK = 1024 * 1024  # large frames cross the pipe in slices of this size, one loop callback each
 # The only environment a worker gets: it decodes untrusted files, so the bot's tokens and keys stay out of it.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "VIRTUAL_ENV", "LD_LIBRARY_PATH")
 
@@ -136,22 +137,35 @@ class _Worker:
         return self.proc.returncode is None
 
     async def send(self, *frames: bytes) -> None:
-        assert self.proc.stdin is not None
+        # In slices: handing a 40 MB input to the transport at once copies it twice in one loop callback.
+        stdin = self.proc.stdin
+        assert stdin is not None
         try:
             for frame in frames:
-                self.proc.stdin.write(FRAME.pack(len(frame)))
-                self.proc.stdin.write(frame)
-            await self.proc.stdin.drain()
+                stdin.write(FRAME.pack(len(frame)))
+                view = memoryview(frame)
+                for start in range(0, len(view), CHUNK):
+                    stdin.write(view[start : start + CHUNK])
+                    await stdin.drain()
+            await stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as exc:
             raise _Lost from exc
 
     async def receive(self, max_size: int = MAX_ANSWER_BYTES) -> bytes:
-        assert self.proc.stdout is not None
+        # In slices too: one readexactly() of 50 MB grows (and re-copies) the stream's buffer as it fills.
+        stdout = self.proc.stdout
+        assert stdout is not None
         try:
-            (size,) = FRAME.unpack(await self.proc.stdout.readexactly(FRAME.size))
+            (size,) = FRAME.unpack(await stdout.readexactly(FRAME.size))
             if size > max_size:
                 raise _Lost(f"the worker announced a {size}-byte frame")
-            return await self.proc.stdout.readexactly(size)
+            if size <= CHUNK:
+                return await stdout.readexactly(size)
+            parts = []
+            for start in range(0, size, CHUNK):
+                parts.append(await stdout.readexactly(min(CHUNK, size - start)))
+            # Copying 50 MB into a fresh object costs ~100 ms of page faults: off the loop (join drops the GIL).
+            return await asyncio.to_thread(b"".join, parts)
         except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
             raise _Lost from exc
 
