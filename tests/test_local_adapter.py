@@ -27,6 +27,7 @@ from bot.providers.local.adapter import (
     LocalCrashed,
     LocalOutOfMemory,
     LocalTimedOut,
+    pool_size,
 )
 from bot.providers.local.features import DEFAULT_COSTS, FEATURES, RENDERERS
 from bot.providers.local.pool import RendererBug, WorkerPool, default_workers
@@ -161,6 +162,7 @@ async def test_from_settings_reads_the_local_fields_with_defaults() -> None:
     assert (plain.workers, plain.pool.memory_mb, plain.timeout_s) == (default_workers(), 1024, 120.0)
     assert plain.renderers == RENDERERS
     assert (built.workers, built.pool.memory_mb, built.timeout_s) == (2, 300, 45.0)
+    assert pool_size(SettingsWithLocalFields(_env_file=None)) == 2  # type: ignore[call-arg]
     await plain.close()
     await built.close()
 

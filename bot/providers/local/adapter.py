@@ -8,6 +8,7 @@ exception, so the engine logs it with the worker's traceback like any adapter bu
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     import httpx
 
     from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 SLOT_GROUP = "cpu"  # one group for every local feature: they share the same cores
 DEFAULT_TIMEOUT_S = 120.0
@@ -79,11 +82,12 @@ class LocalAdapter(Adapter):
 
     @classmethod
     def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> LocalAdapter:
-        # Read with defaults until settings.py has these fields (LOCAL_WORKERS blank: cores - 1).
-        workers = getattr(settings, "local_workers", None) or default_workers()
+        # Read with defaults until settings.py has these fields.
+        workers = pool_size(settings)
         timeout_s = float(getattr(settings, "local_job_timeout_seconds", DEFAULT_TIMEOUT_S))
         memory_mb = int(getattr(settings, "local_job_memory_mb", DEFAULT_MEMORY_MB))
-        return cls(WorkerPool(workers=int(workers), memory_mb=memory_mb), timeout_s=timeout_s)
+        log.info("Local studio: %d worker processes, %d MB and %g s per job", workers, memory_mb, timeout_s)
+        return cls(WorkerPool(workers=workers, memory_mb=memory_mb), timeout_s=timeout_s)
 
     @property
     def workers(self) -> int:
@@ -126,6 +130,11 @@ class LocalAdapter(Adapter):
     async def close(self) -> None:
         """Stop every worker; call at shutdown, after the job engine stopped."""
         await self.pool.close()
+
+
+def pool_size(settings: Settings) -> int:
+    """LOCAL_WORKERS, or cores - 1 when blank: also the "cpu" slot group's max_active in provider_limits()."""
+    return int(getattr(settings, "local_workers", None) or default_workers())
 
 
 def _image_input(job: JobContext) -> InputFile:
