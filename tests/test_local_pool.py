@@ -202,6 +202,29 @@ async def test_kill_takes_a_waiting_job_out_of_the_queue(make_pool: Callable[...
     assert pool.started_workers == 1  # the running job's worker was never touched
 
 
+async def test_a_cancelled_caller_takes_its_job_down_with_it(
+    make_pool: Callable[..., WorkerPool], tmp_path: Path
+) -> None:
+    """asyncio cancellation (e.g. the engine stopping mid-submit) must not leave a worker rendering for nobody."""
+    pool = make_pool(workers=1)
+    started = tmp_path / "started"
+    params = {"started": str(started), "seconds": 600}
+    running = asyncio.create_task(pool.run("running", f"{DUMMY}:render_wait", b"", params, timeout_s=LONG))
+    await until(started.exists)
+    queued = asyncio.create_task(pool.run("queued", f"{DUMMY}:render_invert", png(), {}, timeout_s=LONG))
+    await until(lambda: pool.queued == 1)
+    queued.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    assert (pool.active, pool.queued) == (1, 0)
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    assert not exists(int(started.read_text()))
+    assert (pool.active, pool.queued) == (0, 0)
+    await invert(pool, "next")
+
+
 async def test_the_memory_hog_is_stopped_and_the_pool_keeps_serving(make_pool: Callable[..., WorkerPool]) -> None:
     pool = make_pool(workers=1, memory_mb=256)
     with pytest.raises(WorkerOutOfMemory):
