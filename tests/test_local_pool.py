@@ -8,6 +8,7 @@ import io
 import json
 import os
 import signal
+import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -322,3 +323,23 @@ def test_default_workers_leaves_a_core_for_the_bot() -> None:
     assert default_workers() == max(1, len(os.sched_getaffinity(0)) - 1)
     with pytest.raises(ValueError, match="at least one"):
         WorkerPool(workers=0)
+
+
+async def test_workers_die_with_the_bot_even_when_it_is_sigkilled(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    script = f"""
+import asyncio
+from bot.providers.local.pool import WorkerPool
+pool = WorkerPool(workers=1)
+params = {{"started": {str(started)!r}, "seconds": 600}}
+asyncio.run(pool.run("held", "{DUMMY}:render_wait", b"", params, timeout_s=600))
+"""
+    bot = await asyncio.create_subprocess_exec(sys.executable, "-c", script, cwd=Path(__file__).parent.parent)
+    try:
+        await until(started.exists)
+        worker = int(started.read_text())
+        assert exists(worker)
+    finally:
+        bot.kill()
+        await bot.wait()
+    await until(lambda: not exists(worker))  # SIGKILLed with its parent, and reaped by init

@@ -332,7 +332,7 @@ class WorkerPool:
                 return worker
             await worker.kill()  # died while idle: reap it
         env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("PYTHON")}
-        env.update(THREAD_ENV, EASEL_WORKER_PATH=json.dumps(sys.path))
+        env.update(THREAD_ENV, EASEL_WORKER_PATH=json.dumps(sys.path), EASEL_WORKER_PARENT=str(os.getpid()))
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-c",

@@ -8,6 +8,7 @@ they hold before numpy is first imported.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
@@ -21,6 +22,7 @@ from typing import Any, BinaryIO
 
 FRAME = struct.Struct(">Q")
 MB = 1024 * 1024
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # The command that starts a worker: the parent's import path first, so `target` modules resolve the same way.
 BOOT = (
@@ -120,6 +122,16 @@ def _error(kind: str, message: str, trace: str | None = None) -> bytes:
     return json.dumps({"ok": False, "error": kind, "message": message, "trace": trace}).encode()
 
 
+def _die_with_parent() -> None:
+    """If the bot's process dies (even by SIGKILL), its workers go too instead of rendering for nobody."""
+    if not sys.platform.startswith("linux"):
+        return  # elsewhere: the worker exits at the next read from its closed stdin
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if str(os.getppid()) != os.environ.pop("EASEL_WORKER_PARENT", str(os.getppid())):
+        os._exit(1)  # the parent died before prctl took effect
+
+
 def main() -> None:
     """Serve jobs until stdin closes (the parent is gone or retired this worker)."""
     # Protocol on private descriptors; fds 0/1 become /dev/null and stderr, so a stray print() cannot
@@ -131,6 +143,7 @@ def main() -> None:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the bot; it stops its workers itself
+    _die_with_parent()
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not leave a core file of a member's photo
 
     # Warm up: the first job must not pay for these imports inside its time limit.
