@@ -112,8 +112,10 @@ class LocalAdapter(Adapter):
         except WorkerTimeout as exc:
             raise LocalTimedOut(f"it took longer than {exc.timeout_s:g} s and was stopped") from exc
         except WorkerOutOfMemory as exc:
+            log.warning("Local job %s (%s): %s", job.id, job.feature, exc)
             raise LocalOutOfMemory("it needed more memory than this studio allows") from exc
         except WorkerCrashed as exc:
+            log.warning("Local job %s (%s): %s", job.id, job.feature, exc)  # the signal is for the operator
             raise LocalCrashed("the worker rendering it stopped unexpectedly") from exc
         except (Cancelled, PoolClosed) as exc:
             raise LocalCancelled("the job was stopped before it finished") from exc
