@@ -310,4 +310,4 @@ async def test_cancelling_a_rendering_job_kills_its_worker(
     await eventually(lambda: asyncio.sleep(0, started.exists()), within=60)
     await easel.bot.jobs.cancel(job_id, user_id=member.id)
     pid = int(started.read_text())
-    await eventually(lambda: asyncio.sleep(0, not process_exists(pid)), within=10)
+    await eventually(lambda: asyncio.sleep(0, not process_exists(pid)), within=3)
