@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import json
+import logging
 import os
 import signal
 import sys
@@ -112,14 +113,22 @@ async def test_result_comes_back_from_a_single_threaded_capped_worker(
     assert (pool.active, pool.queued) == (0, 0)
 
 
-async def test_large_input_and_result_arrive_whole(make_pool: Callable[..., WorkerPool]) -> None:
+async def test_large_input_and_result_arrive_whole(
+    make_pool: Callable[..., WorkerPool], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "bot.providers.local.pool")
     pool = make_pool()
+    small = await pool.run("small", f"{DUMMY}:render_big", b"", {"mb": 1}, timeout_s=LONG)
+    assert len(small.files[0].data) == 1 << 20
     data = np.random.default_rng(7).integers(0, 256, 10 << 20, np.uint8).tobytes()
     rendered = await pool.run("big", f"{DUMMY}:render_big", data, {"mb": 50, "seed": 3}, timeout_s=LONG)
     (blob,) = rendered.files
     assert len(blob.data) == 50 << 20
     assert hashlib.sha256(blob.data).hexdigest() == rendered.meta["sha256"]
     assert rendered.meta["input_sha256"] == hashlib.sha256(data).hexdigest()
+    # Each job's own peak memory is logged, for tuning the cap: 50 MB random + its bytes copy, not the baseline.
+    peaks = [float(r.getMessage().rsplit(" ", 2)[1]) for r in caplog.records if "peak memory" in r.getMessage()]
+    assert len(peaks) == 2 and peaks[1] >= 100 and peaks[0] < peaks[1] - 90
 
 
 async def test_jobs_beyond_the_workers_wait_in_fifo_order(make_pool: Callable[..., WorkerPool], tmp_path: Path) -> None:

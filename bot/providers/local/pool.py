@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -119,6 +120,7 @@ class _Answer(BaseModel):
     text: str | None = None
     meta: dict[str, Any] = {}
     files: list[_FileHead] = []
+    stats: dict[str, float | None] = {}  # the worker's own figures, e.g. peak_mb
 
 
 class _Lost(Exception):
@@ -261,10 +263,20 @@ class WorkerPool:
                 reusable = True
                 raise Cancelled
             header = {"target": target, "params": params, "memory_mb": self.memory_mb, "cpu_s": timeout_s * 2 + 10}
+            started = time.monotonic()
             async with asyncio.timeout(timeout_s):
                 await worker.send(json.dumps(header).encode(), data)
                 answer, files = await self._answer(worker)
             worker.jobs += 1
+            peak = answer.stats.get("peak_mb")
+            # For tuning LOCAL_JOB_MEMORY_MB and LOCAL_JOB_TIMEOUT_SECONDS from real jobs.
+            log.info(
+                "Local job %s: %s in %.2f s, peak memory %s",
+                job.id,
+                answer.error or "done",
+                time.monotonic() - started,
+                f"{peak:.0f} MB" if peak is not None else "unknown",
+            )
             reusable = answer.error not in ("memory", "bug") and worker.jobs < MAX_JOBS_PER_WORKER
         except TimeoutError:
             raise WorkerTimeout(timeout_s) from None

@@ -8,6 +8,7 @@ they hold before numpy is first imported.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import json
@@ -58,6 +59,20 @@ def vm_size() -> int:
         return int(f.read().split()[0]) * resource.getpagesize()
 
 
+def _reset_peak() -> None:
+    # Linux: "5" resets VmHWM, so the peak read after a job is that job's (best effort: not everywhere allowed).
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_mb() -> float | None:
+    with contextlib.suppress(OSError), open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     seen: BaseException | None = exc
     while seen is not None:
@@ -97,18 +112,21 @@ def _run_one(header: dict[str, Any], data: bytes, cache: dict[str, Any]) -> list
     except Exception as exc:  # noqa: BLE001 - reported to the parent as a bug
         return [_error("missing", f"cannot load renderer {header['target']}: {exc!r}", traceback.format_exc())]
     try:
+        _reset_peak()
         _set_limits(int(header["memory_mb"]), float(header["cpu_s"]))
         try:
             rendered = function(data, header["params"])
         finally:
             _clear_limits()
+        stats = {"peak_mb": _peak_mb()}
         if not isinstance(rendered, Rendered):
             raise TypeError(f"{header['target']} returned {type(rendered).__name__}, not Rendered")
         files = [
             {"filename": o.filename, "kind": o.kind, "label": o.label, "send": o.send, "size": len(o.data)}
             for o in rendered.files
         ]
-        head = json.dumps({"ok": True, "text": rendered.text, "meta": rendered.meta, "files": files}).encode()
+        answer = {"ok": True, "text": rendered.text, "meta": rendered.meta, "files": files, "stats": stats}
+        head = json.dumps(answer).encode()
         return [head, *(o.data for o in rendered.files)]
     except RenderError as exc:
         return [_error("render", str(exc))]
