@@ -1,41 +1,31 @@
 """A pool of worker processes for the local studio, driven from the event loop.
 
 Each worker is a fresh interpreter (`python -c ... worker.main()`, i.e. spawn semantics: nothing of the
-bot's process, its threads or its sockets is inherited) talking over asyncio pipes, so waiting on a worker
-never blocks the loop. A job that outlives its time limit, or is cancelled, gets its worker SIGKILLed; the
-worker is replaced on demand and the pool keeps serving (unlike concurrent.futures.ProcessPoolExecutor, which
+bot's process, its threads or its sockets is inherited) talking over asyncio pipes (process.py), so waiting
+on a worker never blocks the loop. A job that outlives its time limit, or is cancelled, gets its worker
+SIGKILLed; the worker is replaced on demand and the pool keeps serving (unlike ProcessPoolExecutor, which
 breaks for good when a worker dies). Jobs beyond the workers wait in FIFO order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import signal
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import BaseModel, ValidationError
+from typing import Any
 
 from bot.providers.local.common import Output, Rendered
-from bot.providers.local.worker import BOOT, FRAME, THREAD_ENV
+from bot.providers.local.process import Answer, Lost, WorkerProcess
 
 log = logging.getLogger(__name__)
 
-STARTUP_TIMEOUT_S = 90.0  # importing numpy/OpenCV on a busy machine
-MAX_ANSWER_BYTES = 512 * 1024 * 1024  # a worker claiming more is broken (results are at most ~50 MB)
 MAX_JOBS_PER_WORKER = 100  # then a fresh process: bounds slow leaks and heap fragmentation
-IDLE_RETIRE_S = 300.0  # an idle worker holds ~100 MB; it goes after this long without a job
-READ_BUFFER = 2 * 1024 * 1024  # the stream pauses the pipe at twice this
-CHUNK = 1024 * 1024  # large frames cross the pipe in slices of this size, one loop callback each
-# The only environment a worker gets: it decodes untrusted files, so the bot's tokens and keys stay out of it.
-PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "VIRTUAL_ENV", "LD_LIBRARY_PATH")
+IDLE_RETIRE_S = 300.0  # an idle worker holds ~60-100 MB; it goes after this long without a job
 
 
 def default_workers() -> int:
@@ -102,93 +92,11 @@ class PoolClosed(PoolError):
         super().__init__("the worker pool is closed")
 
 
-class _FileHead(BaseModel):
-    filename: str
-    kind: Literal["image", "file"] = "image"
-    label: str | None = None
-    send: bool = True
-    size: int
-
-
-class _Answer(BaseModel):
-    """What a worker sends back: checked, since a worker handles untrusted images."""
-
-    ok: bool
-    error: Literal["render", "memory", "bug", "missing"] | None = None
-    message: str | None = None
-    trace: str | None = None
-    text: str | None = None
-    meta: dict[str, Any] = {}
-    files: list[_FileHead] = []
-    stats: dict[str, float | None] = {}  # the worker's own figures, e.g. peak_mb
-
-
-class _Lost(Exception):
-    """The pipe to the worker closed mid-job: it died."""
-
-
-@dataclass(eq=False)
-class _Worker:
-    proc: asyncio.subprocess.Process
-    jobs: int = 0
-    live: set[_Worker] | None = None  # the pool's set of unreaped processes, left once reaped
-    retire: asyncio.TimerHandle | None = None  # while idle
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.returncode is None
-
-    async def send(self, *frames: bytes) -> None:
-        # In slices: handing a 40 MB input to the transport at once copies it twice in one loop callback.
-        stdin = self.proc.stdin
-        assert stdin is not None
-        try:
-            for frame in frames:
-                stdin.write(FRAME.pack(len(frame)))
-                view = memoryview(frame)
-                for start in range(0, len(view), CHUNK):
-                    stdin.write(view[start : start + CHUNK])
-                    await stdin.drain()
-            await stdin.drain()
-        except (BrokenPipeError, ConnectionResetError) as exc:
-            raise _Lost from exc
-
-    async def receive(self, max_size: int = MAX_ANSWER_BYTES) -> bytes:
-        # In slices too: one readexactly() of 50 MB grows (and re-copies) the stream's buffer as it fills.
-        stdout = self.proc.stdout
-        assert stdout is not None
-        try:
-            (size,) = FRAME.unpack(await stdout.readexactly(FRAME.size))
-            if size > max_size:
-                raise _Lost(f"the worker announced a {size}-byte frame")
-            if size <= CHUNK:
-                return await stdout.readexactly(size)
-            parts = []
-            for start in range(0, size, CHUNK):
-                parts.append(await stdout.readexactly(min(CHUNK, size - start)))
-            # Copying 50 MB into a fresh object costs ~100 ms of page faults: off the loop (join drops the GIL).
-            return await asyncio.to_thread(b"".join, parts)
-        except (asyncio.IncompleteReadError, ConnectionResetError) as exc:
-            raise _Lost from exc
-
-    async def kill(self) -> int:
-        """SIGKILL (idempotent) and reap: no zombie is left behind."""
-        if self.proc.returncode is None:
-            # Not Process.kill(): Popen.send_signal() polls first, which can reap the process under asyncio's
-            # child watcher; the watcher then reports exit code 255 instead of the real status.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGKILL)
-        code = await self.proc.wait()
-        if self.live is not None:
-            self.live.discard(self)
-        return code
-
-
 @dataclass(eq=False)
 class _Job:
     id: str
     ready: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    worker: _Worker | None = None
+    worker: WorkerProcess | None = None
     cancelled: bool = False
 
 
@@ -202,11 +110,11 @@ class WorkerPool:
         self.memory_mb = memory_mb
         self.idle_s = idle_s
         self._retiring: set[asyncio.Task[int]] = set()
-        self._idle: list[_Worker] = []
+        self._idle: list[WorkerProcess] = []
         self._running: dict[str, _Job] = {}  # holding a slot (starting a worker or rendering)
         self._waiting: deque[_Job] = deque()
         self._closed = False
-        self._procs: set[_Worker] = set()  # started and not yet reaped
+        self._procs: set[WorkerProcess] = set()  # started and not yet reaped
         self.started_workers = 0  # processes started so far (replacements included)
 
     @property
@@ -227,7 +135,7 @@ class WorkerPool:
         return None
 
     def worker_pids(self) -> list[int]:
-        return sorted(w.proc.pid for w in self._procs)
+        return sorted(w.pid for w in self._procs)
 
     async def run(self, job_id: str, target: str, data: bytes, params: dict[str, Any], *, timeout_s: float) -> Rendered:
         """Render in a worker. Raises WorkerTimeout, WorkerCrashed, WorkerOutOfMemory, RenderFailed,
@@ -255,7 +163,7 @@ class WorkerPool:
             self._release(job)
 
     async def _render(self, job: _Job, target: str, data: bytes, params: dict[str, Any], timeout_s: float) -> Rendered:
-        worker: _Worker | None = None
+        worker: WorkerProcess | None = None
         reusable = False  # True once a whole answer was read: only then may the worker serve again
         try:
             worker = await self._take_worker(job)
@@ -266,7 +174,7 @@ class WorkerPool:
             started = time.monotonic()
             async with asyncio.timeout(timeout_s):
                 await worker.send(json.dumps(header).encode(), data)
-                answer, files = await self._answer(worker)
+                answer, files = await worker.answer()
             worker.jobs += 1
             peak = answer.stats.get("peak_mb")
             # For tuning LOCAL_JOB_MEMORY_MB and LOCAL_JOB_TIMEOUT_SECONDS from real jobs.
@@ -280,7 +188,7 @@ class WorkerPool:
             reusable = answer.error not in ("memory", "bug") and worker.jobs < MAX_JOBS_PER_WORKER
         except TimeoutError:
             raise WorkerTimeout(timeout_s) from None
-        except _Lost as exc:
+        except Lost as exc:
             code = await worker.kill() if worker is not None else None
             if job.cancelled or self._closed:
                 raise (Cancelled() if job.cancelled else PoolClosed()) from None
@@ -294,23 +202,8 @@ class WorkerPool:
                     await worker.kill()
         return self._rendered(answer, files)
 
-    async def _answer(self, worker: _Worker) -> tuple[_Answer, list[bytes]]:
-        try:
-            answer = _Answer.model_validate_json(await worker.receive(1024 * 1024))
-        except ValidationError as exc:
-            raise _Lost("the worker sent a malformed answer") from exc
-        files = []
-        budget = MAX_ANSWER_BYTES
-        for head in answer.files:
-            body = await worker.receive(budget)
-            if len(body) != head.size:
-                raise _Lost("a file's size does not match its header")
-            budget -= len(body)
-            files.append(body)
-        return answer, files
-
     @staticmethod
-    def _rendered(answer: _Answer, files: list[bytes]) -> Rendered:
+    def _rendered(answer: Answer, files: list[bytes]) -> Rendered:
         if answer.error == "render":
             raise RenderFailed(answer.message or "this image cannot be rendered")
         if answer.error == "memory":
@@ -323,18 +216,18 @@ class WorkerPool:
         ]
         return Rendered(outputs, text=answer.text, meta=answer.meta)
 
-    def _park(self, worker: _Worker) -> None:
+    def _park(self, worker: WorkerProcess) -> None:
         self._idle.append(worker)
         worker.retire = asyncio.get_running_loop().call_later(self.idle_s, self._retire, worker)
 
-    def _retire(self, worker: _Worker) -> None:
+    def _retire(self, worker: WorkerProcess) -> None:
         if worker in self._idle:
             self._idle.remove(worker)
             task = asyncio.get_running_loop().create_task(worker.kill())
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
 
-    async def _take_worker(self, job: _Job) -> _Worker:
+    async def _take_worker(self, job: _Job) -> WorkerProcess:
         while self._idle:
             worker = self._idle.pop()  # the most recently used: the others may retire
             if worker.retire is not None:
@@ -343,28 +236,10 @@ class WorkerPool:
                 job.worker = worker
                 return worker
             await worker.kill()  # died while idle: reap it
-        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV or k.startswith("PYTHON")}
-        env.update(THREAD_ENV, EASEL_WORKER_PATH=json.dumps(sys.path), EASEL_WORKER_PARENT=str(os.getpid()))
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            BOOT,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            env=env,
-            limit=READ_BUFFER,
-        )
-        worker = job.worker = _Worker(proc, live=self._procs)  # from now on kill() and close() can stop it
-        self._procs.add(worker)
+        worker = job.worker = await WorkerProcess.spawn(self._procs)  # from now on kill() and close() can stop it
         self.started_workers += 1
-        try:
-            async with asyncio.timeout(STARTUP_TIMEOUT_S):
-                hello = json.loads(await worker.receive(4096))
-        except (TimeoutError, ValueError) as exc:
-            raise _Lost(f"the worker did not start: {exc!r}") from exc
-        if not isinstance(hello, dict) or not hello.get("ready"):
-            raise _Lost("the worker did not say it was ready")
-        log.debug("Local studio worker %d started", proc.pid)
+        await worker.handshake()
+        log.debug("Local studio worker %d started", worker.pid)
         return worker
 
     def _release(self, job: _Job) -> None:
