@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import importlib
 import json
 import os
@@ -24,6 +25,7 @@ from typing import Any, BinaryIO
 FRAME = struct.Struct(">Q")
 MB = 1024 * 1024
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PIPE_SIZE = 1024 * 1024  # the most an unprivileged process may ask for (/proc/sys/fs/pipe-max-size)
 
 # The command that starts a worker: the parent's import path first, so `target` modules resolve the same way.
 BOOT = (
@@ -156,6 +158,10 @@ def main() -> None:
     # corrupt a frame.
     proto_in = os.fdopen(os.dup(0), "rb")
     proto_out = os.fdopen(os.dup(1), "wb")
+    for pipe in (proto_in, proto_out):
+        # Linux: 1 MB pipes instead of 64 KB, 16 times fewer wake-ups of the bot's loop for a large result.
+        with contextlib.suppress(OSError, AttributeError):
+            fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.dup2(2, 1)
