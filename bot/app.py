@@ -22,6 +22,7 @@ from bot.jobs.files import FileStore
 from bot.jobs.store import JobStore
 from bot.metrics import Metrics
 from bot.providers.base import Adapter
+from bot.providers.local.adapter import pool_size
 from bot.quotas import QuotaLedger
 from bot.settings import CommandSync, Settings
 from bot.storage.database import Database
@@ -36,6 +37,7 @@ PROVIDER_KEYS = {
     "mimpi": "MIMPI_API_KEY",
     "flair": "FLAIR_API_KEY and FLAIR_BASE_URL",
     "imagine": "IMAGINE_API_KEY",
+    "local": "LOCAL_STUDIO_ENABLED=true",
 }
 
 
@@ -51,6 +53,8 @@ def provider_limits(settings: Settings) -> dict[str, ProviderLimits]:
         "mimpi": replace(common, max_active={"models": settings.mimpi_max_concurrent_models}),
         "flair": common,
         "imagine": replace(common, requests_per_minute=settings.imagine_requests_per_minute),
+        # One slot per worker process: jobs beyond them wait in the engine's queue, in order, with positions.
+        "local": replace(common, max_active={"cpu": pool_size(settings)}),
     }
 
 

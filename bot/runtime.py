@@ -81,6 +81,12 @@ class Runtime:
             if self._bot_task is not None:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await self._bot_task
+            # Adapters that own processes (Easel's own studio's workers) stop after the engine did.
+            for adapter in self.bot.jobs.adapters.values():
+                closer = getattr(adapter, "close", None)
+                if closer is not None:
+                    with contextlib.suppress(Exception):
+                        await closer()
         if "web" in self._opened:
             await self.web.stop()
         if "http" in self._opened:

@@ -103,6 +103,13 @@ class Settings(BaseSettings):
     imagine_api_key: SecretStr | None = None
     imagine_base_url: AnyHttpUrl = AnyHttpUrl("https://api.vyro.ai/v2")
 
+    # Easel's own studio: on the bot's machine, in worker processes, free by default.
+    local_studio_enabled: bool = True
+    local_workers: int | None = Field(default=None, ge=1)  # blank: cores - 1 (at least 1)
+    local_job_timeout_seconds: float = Field(default=120.0, gt=0)
+    local_job_memory_mb: int = Field(default=1024, ge=128)
+    local_max_waiting_per_member: int = Field(default=2, ge=1)
+
     @model_validator(mode="before")
     @classmethod
     def _blank_is_unset(cls, values: object) -> object:
@@ -182,6 +189,7 @@ class Settings(BaseSettings):
             "mimpi": self.mimpi_api_key is not None,
             "flair": self.flair_api_key is not None and self.flair_base_url is not None,
             "imagine": self.imagine_api_key is not None,
+            "local": self.local_studio_enabled,
         }
 
     def secrets(self) -> list[str]:

@@ -15,6 +15,7 @@ PROVIDER_TITLES = {
     "mimpi": "mimpi.ai (personal portrait models)",
     "flair": "Flair AI (custom style models)",
     "imagine": "Imagine by Vyro (text-to-image, edits, video)",
+    "local": "Easel's own studio (coloring pages, paint-by-numbers, upscale, filters; free, on this machine)",
 }
 
 

@@ -31,7 +31,12 @@ FEATURE_PROVIDERS: Mapping[str, str] = {
     "style_image": "flair",
     "imagine_image": "imagine",
     "imagine_edit": "imagine",
+    "imagine_upscale": "imagine",
     "imagine_video": "imagine",
+    "local_coloring": "local",
+    "local_pbn": "local",
+    "local_upscale": "local",
+    "local_filter": "local",
 }
 
 # Names for the cost table when the feature's cog has not registered a title of its own.
@@ -48,7 +53,12 @@ FEATURE_NAMES: Mapping[str, str] = {
     "style_image": "Style image",
     "imagine_image": "Imagine image",
     "imagine_edit": "Imagine edit",
+    "imagine_upscale": "Imagine upscale",
     "imagine_video": "Imagine video",
+    "local_coloring": "Coloring page (Easel's studio)",
+    "local_pbn": "Paint-by-numbers (Easel's studio)",
+    "local_upscale": "Upscale (Easel's studio)",
+    "local_filter": "Photo filter (Easel's studio)",
 }
 
 UNITS: Mapping[str, str] = {

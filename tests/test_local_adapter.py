@@ -17,6 +17,7 @@ from PIL import Image
 
 from bot.app import EaselBot
 from bot.inputs import read_image
+from bot.jobs.access import Actor
 from bot.jobs.engine import FreeLedger, ProviderLimits
 from bot.jobs.model import JobStatus
 from bot.providers.base import ErrorKind, Finished, InputFile, InvalidInput, JobContext, ProviderError
@@ -292,11 +293,6 @@ async def test_a_refused_image_is_explained_and_refunded(
     assert failed.error is not None and "that picture is too plain to colour in" in failed.error
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="JobEngine.cancel() calls adapter.cancel() only for SUBMITTED/RUNNING jobs, and a synchronous "
-    "adapter's job is SUBMITTING while it renders (see the local-pool report)",
-)
 async def test_cancelling_a_rendering_job_kills_its_worker(
     emulator: DiscordEmulator, local_easel: tuple[Easel, LocalAdapter], tmp_path: Path
 ) -> None:
@@ -308,6 +304,6 @@ async def test_cancelling_a_rendering_job_kills_its_worker(
     )
     job_id = await job_of(ix)
     await eventually(lambda: asyncio.sleep(0, started.exists()), within=60)
-    await easel.bot.jobs.cancel(job_id, user_id=member.id)
+    await easel.bot.jobs.cancel(job_id, actor=Actor(user_id=member.id, guild_id=emulator.guild_id))
     pid = int(started.read_text())
     await eventually(lambda: asyncio.sleep(0, not process_exists(pid)), within=3)

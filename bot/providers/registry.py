@@ -14,6 +14,7 @@ ADAPTER_CLASSES = {
     "mimpi": "bot.providers.mimpi:MimpiAdapter",
     "flair": "bot.providers.flair:FlairAdapter",
     "imagine": "bot.providers.imagine:ImagineAdapter",
+    "local": "bot.providers.local.adapter:LocalAdapter",
 }
 
 

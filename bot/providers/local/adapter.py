@@ -82,10 +82,9 @@ class LocalAdapter(Adapter):
 
     @classmethod
     def from_settings(cls, settings: Settings, client: httpx.AsyncClient) -> LocalAdapter:
-        # Read with defaults until settings.py has these fields.
         workers = pool_size(settings)
-        timeout_s = float(getattr(settings, "local_job_timeout_seconds", DEFAULT_TIMEOUT_S))
-        memory_mb = int(getattr(settings, "local_job_memory_mb", DEFAULT_MEMORY_MB))
+        timeout_s = settings.local_job_timeout_seconds
+        memory_mb = settings.local_job_memory_mb
         log.info("Local studio: %d worker processes, %d MB and %g s per job", workers, memory_mb, timeout_s)
         return cls(WorkerPool(workers=workers, memory_mb=memory_mb), timeout_s=timeout_s)
 
@@ -125,6 +124,9 @@ class LocalAdapter(Adapter):
     async def cancel(self, job: JobContext) -> bool:
         return await self.pool.kill(job.id)
 
+    def cancellable(self, feature: str) -> bool:
+        return True  # the worker rendering it is killed, even mid-render
+
     def queue_position(self, job_id: str) -> int | None:
         """Place in the pool's own queue (1-based), 0 when rendering, None when not in the pool."""
         return self.pool.position(job_id)
@@ -136,7 +138,7 @@ class LocalAdapter(Adapter):
 
 def pool_size(settings: Settings) -> int:
     """LOCAL_WORKERS, or cores - 1 when blank: also the "cpu" slot group's max_active in provider_limits()."""
-    return int(getattr(settings, "local_workers", None) or default_workers())
+    return settings.local_workers or default_workers()
 
 
 def _image_input(job: JobContext) -> InputFile:
