@@ -54,7 +54,11 @@ def provider_limits(settings: Settings) -> dict[str, ProviderLimits]:
         "flair": common,
         "imagine": replace(common, requests_per_minute=settings.imagine_requests_per_minute),
         # One slot per worker process: jobs beyond them wait in the engine's queue, in order, with positions.
-        "local": replace(common, max_active={"cpu": pool_size(settings)}),
+        "local": replace(
+            common,
+            max_active={"cpu": pool_size(settings)},
+            max_per_member=settings.local_max_waiting_per_member,
+        ),
     }
 
 

@@ -519,3 +519,20 @@ async def test_a_double_click_on_a_result_button_starts_one_job(
     children = await easel.bot.db.fetchall("SELECT id FROM jobs WHERE parent_job = ?", (job_id,))
     assert len(children) == 1, "one job, charged once"
     assert await ledger_kinds(easel, str(children[0]["id"])) in (["reserve"], ["reserve", "commit"])
+
+
+async def test_a_burst_from_one_member_is_held_to_their_cap_at_a_studio(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio
+) -> None:
+    studio.auto_finish = False
+    limits = ProviderLimits(min_poll_s=0.02, max_poll_s=0.2, retry_base_s=0.01, max_per_member=2)
+    easel = await start(easel_factory, studio, limits=limits)
+    member, other = emulator.add_member("hog"), emulator.add_member("fair")
+    burst = await asyncio.gather(
+        *(emulator.invoke("studio", {"prompt": f"h{n}", "style": "poll"}, user=member) for n in range(5))
+    )
+    texts = [(await ix.response())["data"]["content"] for ix in burst]
+    assert sum("the most one member may have" in t for t in texts) == 3, texts
+    rows = await easel.bot.db.fetchall("SELECT COUNT(*) FROM jobs WHERE user_id = ?", (member.id,))
+    assert rows[0][0] == 2
+    _ix, _job = await run_job(emulator, other, style="poll")  # another member is not held back

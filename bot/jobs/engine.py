@@ -376,6 +376,7 @@ class JobEngine:
         ]
         now = self.clock()
         job_id = new_job_id()
+        per_member = self.provider_limits(provider).max_per_member
         user = interaction.user
         role_ids = [r.id for r in user.roles] if isinstance(user, discord.Member) else []
         row = {
@@ -416,6 +417,19 @@ class JobEngine:
                 ).fetchone()
                 if twin is not None:
                     raise NotAllowed(f"You just started this from that result: job `{twin[0]}` is on its way.")
+            if per_member is not None:
+                # Counted in the same serialised write as the insert: a burst cannot slip past the cap.
+                (mine,) = conn.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE provider = ? AND user_id = ? AND guild_id IS ? AND status IN "
+                    "('queued', 'submitting', 'submitted', 'running')",
+                    (provider, user.id, interaction.guild_id),
+                ).fetchone()
+                if mine >= per_member:
+                    raise NotAllowed(
+                        f"You already have {mine} job{'s' if mine != 1 else ''} waiting or running in "
+                        f"{PROVIDER_NAMES.get(provider, provider)}, the most one member may have there at once. "
+                        "Try again when one is done."
+                    )
             credits = self.ledger.reserve_in(
                 conn,
                 guild_id=interaction.guild_id,

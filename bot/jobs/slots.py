@@ -15,6 +15,7 @@ class ProviderLimits:
     max_poll_s: float = 300.0
     parallel_requests: int = 20
     retry_base_s: float = 2.0  # first backoff step after a failed request (doubles, with jitter)
+    max_per_member: int | None = None  # jobs one member may have waiting or running here at once
 
     def slot_limit(self, group: str | None) -> int | None:
         return self.max_active.get(group) if group is not None else None
