@@ -12,5 +12,7 @@ EXTENSIONS: list[tuple[str, str | None]] = [
     ("cogs.quota", None),
     ("cogs.quota_admin", None),
     ("cogs.mimipanda", "mimipanda"),
+    ("cogs.create", None),  # /imagine /upscale /edit /video: builds only what the enabled studios can do
+    ("cogs.studio_admin", None),
     ("cogs.portraits", "mimpi"),
 ]
