@@ -58,4 +58,9 @@ def build(
     callback.__discord_app_commands_param_autocomplete__ = {  # type: ignore[attr-defined]
         o.name: o.autocomplete for o in options if o.autocomplete is not None
     }
-    return app_commands.Command(name=name, description=description, callback=callback, parent=parent)
+    command: app_commands.Command[Any, ..., None] = app_commands.Command(
+        name=name, description=description, callback=callback, parent=parent
+    )
+    if parent is not None:
+        parent.add_command(command)
+    return command

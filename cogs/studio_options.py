@@ -90,7 +90,7 @@ def image_params(studio: str, options: ImageOptions) -> dict[str, Any]:
     styles = IMAGE_STYLE_CHOICES.get(studio, {})
     if options.style is not None and options.style not in styles:
         if not styles:
-            raise BadInput(f"{name} has no style option; pick Imagine as the studio or leave style empty.")
+            raise BadInput(f"{name} has no style option; pick Imagine or leave style empty.")
         raise BadInput(f"{name} has no style `{options.style}`; its styles are {_choice_list(styles)}.")
     if studio == "imagine":
         if options.transparent and options.style is not None:
@@ -200,11 +200,9 @@ def fitted_mask(data: bytes, width: int, height: int) -> tuple[bytes, bool, bool
     with Image.open(io.BytesIO(data)) as opened:
         image = ImageOps.exif_transpose(opened) or opened
         lowest = image.getchannel("A").getextrema()[0] if "A" in image.getbands() else 255
-        if isinstance(lowest, int | float) and lowest < 255:
-            # Painted on a transparent layer: what is painted is the mask, whatever its colour.
-            grey = image.getchannel("A")
-        else:
-            grey = image.convert("L")
+        # Painted on a transparent layer: what is painted is the mask, whatever its colour.
+        layered = isinstance(lowest, int | float) and lowest < 255
+        grey = image.getchannel("A") if layered else image.convert("L")
         resized = grey.size != (width, height)
         if resized:
             grey = grey.resize((width, height), Image.Resampling.NEAREST)
