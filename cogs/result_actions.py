@@ -83,6 +83,8 @@ class ResultActions:
         return (await self.jobs.costs(guild_id)).get(route.feature, 0)
 
     async def _image_buttons(self, job: Job) -> list[ButtonSpec]:
+        if job.provider not in self.jobs.router.studios("image"):  # e.g. another feature's test studio
+            return list(self.bot.jobs.deliverer.buttons_for.get(job.feature, []))
         cost = (await self.jobs.costs(job.guild_id)).get(job.feature, 0)
         mine = [
             ButtonSpec(AGAIN, credits_label("Again", cost), "🔁"),
@@ -196,6 +198,5 @@ class ResultActions:
         data = await asyncio.to_thread(path.read_bytes)
         info = await check_image_bytes(data, label="That image", max_bytes=max_bytes, max_side=max_side)
         upload = NewInput(name="image", filename=record.filename, data=data, info=info)
-        # Mimi Panda: 4x where it can (2x above 1000 px); Imagine and others: their own size.
-        factor = 4 if route.studio == "mimipanda" else None
-        await self.jobs.start_upscale(interaction, route, upload, factor, parent_job=job_id)
+        # No factor asked: each studio its largest (Mimi Panda 4x where it can, 2x above 1000 px).
+        await self.jobs.start_upscale(interaction, route, upload, None, parent_job=job_id, largest=True)

@@ -85,4 +85,5 @@ class StudioAdmin(commands.GroupCog, group_name="studio-admin", group_descriptio
 
 
 async def setup(bot: EaselBot) -> None:
-    await bot.add_cog(StudioAdmin(bot))
+    if any(Router(bot.enabled_providers).studios(kind) for kind in KINDS):  # nothing to choose otherwise
+        await bot.add_cog(StudioAdmin(bot))

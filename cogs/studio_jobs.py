@@ -16,6 +16,8 @@ from bot.storage.studios import StudioDefaults
 from bot.tree import respond
 from cogs.studio_options import ImageOptions, fits_upscale, image_params, upscale_params
 
+LARGEST_FACTOR = {"mimipanda": 4}  # studios with a factor choice: their largest
+
 
 def _or_none(build: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], int] | None:
     """Parameters for an alternative, or None when the member's options do not fit that studio."""
@@ -69,14 +71,23 @@ class StudioJobs:
         upload: NewInput,
         factor: int | None,
         parent_job: str | None = None,
+        *,
+        largest: bool = False,
     ) -> None:
+        """`largest`: no factor was asked for; each studio makes its largest (Mimi Panda: 4x where it can)."""
         width, height, size = upload.info.width, upload.info.height, len(upload.data)
-        params, note = upscale_params(route.studio, factor, width, height)
+
+        def factor_at(studio: str) -> int | None:
+            return LARGEST_FACTOR.get(studio) if largest else factor
+
+        params, note = upscale_params(route.studio, factor_at(route.studio), width, height)
+        if largest:
+            note = None  # nothing was promised, so nothing to correct
 
         def alternative(studio: str) -> tuple[dict[str, Any], int] | None:
             if not fits_upscale(studio, size, width, height):
                 return None
-            return _or_none(lambda: upscale_params(studio, factor, width, height)[0])
+            return _or_none(lambda: upscale_params(studio, factor_at(studio), width, height)[0])
 
         await self.bot.jobs.create(
             interaction,
