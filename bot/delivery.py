@@ -202,12 +202,10 @@ class Deliverer:
                 continue
             data = await asyncio.to_thread(self.files.resolve(record.path).read_bytes)  # up to 100 MB
             fitted = await self._fit(record, data, job.attachment_limit)
-            if isinstance(fitted, str):
-                notes.append(fitted)
-            else:
-                files.append(fitted)
-            if isinstance(fitted, str) or fitted[1] is not data:
+            if isinstance(fitted, str) or fitted[1] is not data:  # left off, or shrunk: say so (and link)
                 notes.append(await self._shrunk_note(job, record, data, fitted))
+            if not isinstance(fitted, str):
+                files.append(fitted)
         # Split: at most 10 files and 25 MiB per message.
         chunks: list[list[tuple[str, bytes]]] = [[]]
         size = 0

@@ -255,6 +255,13 @@ async def test_mimi_panda_makes_imagine_when_chosen_and_its_shapes_are_mapped(
     ids = custom_ids(message)
     assert ids[:3] == [f"ej:mp-col:{job_id}", f"ej:mp-pbn:{job_id}", f"ej:mp-up:{job_id}"]
     assert buttons(message)[f"ej:im-again:{job_id}"] == "Again · 1 credit"
+    # The buttons survive a restart: Again makes the same request at the same studio.
+    await easel.restart()
+    again = await emulator.press_button(message, f"ej:im-again:{job_id}", user=member)
+    again_id = await started_job(again)
+    await delivered(again, again_id)
+    assert [c.json for c in mimi.creates("ai/image")] == [{"prompt": "A red fox in the snow", "aspectRatio": "2x3"}] * 2
+    assert imagine.calls() == []
 
 
 @pytest.mark.parametrize(
