@@ -9,7 +9,6 @@ request makes no job and costs nothing.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import discord
@@ -21,14 +20,14 @@ from bot.app import EaselBot
 from bot.delivery import FEATURE_TITLES
 from bot.errors import BadInput
 from bot.inputs import read_image
-from bot.jobs.engine import NewInput
-from bot.media import MediaInfo
-from bot.media.fit import has_transparency
 from bot.providers.imagine.choices import VIDEO_ASPECTS
 from bot.providers.imagine.models import PROMPT_MAX
 from bot.providers.routing import studio_name
-from bot.tree import defer, respond
+from bot.tree import defer
 from cogs.dynamic_commands import Opt, build
+from cogs.edits import Edits
+from cogs.mimipanda import AI_IMAGE_RATIOS
+from cogs.mimipanda import Prompt as MimiPrompt
 from cogs.result_actions import ResultActions
 from cogs.studio_jobs import StudioJobs
 from cogs.studio_options import (
@@ -38,10 +37,6 @@ from cogs.studio_options import (
     UPLOAD_LIMITS,
     UPSCALE_LIMITS,
     ImageOptions,
-    edit_params,
-    fitted_mask,
-    rectangle,
-    rectangle_mask,
     video_params,
 )
 
@@ -61,16 +56,6 @@ EDIT_IMAGE_LIMIT = UPLOAD_LIMITS["imagine"][0]
 MASK_HELP = "white = change; resized to the picture if its size differs. Or use left/top/width/height"
 
 
-def _mask_options() -> list[Opt]:
-    return [
-        Opt("mask", discord.Attachment | None, f"A black-and-white mask, {MASK_HELP}", None),
-        Opt("left", Percent | None, "Rectangle mask: its left edge, % of the picture's width", None),
-        Opt("top", Percent | None, "Rectangle mask: its top edge, % of the picture's height", None),
-        Opt("width", app_commands.Range[int, 1, 100] | None, "Rectangle mask: its width, % of the picture", None),
-        Opt("height", app_commands.Range[int, 1, 100] | None, "Rectangle mask: its height, % of the picture", None),
-    ]
-
-
 class Create(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
@@ -81,10 +66,12 @@ class Create(commands.Cog):
         router = self.jobs.router
         if image := router.studios("image"):
             self.built.append(self._imagine_command(image))
+        if "mimipanda" in image:
+            self.built.append(self._ai_image_command())
         if upscale := router.studios("upscale"):
             self.built.append(self._upscale_command(upscale))
         if router.studios("edit"):
-            self.built.append(self._edit_group())
+            self.built.append(Edits(bot, self.jobs).group())
         if router.studios("video"):
             self.built.append(self._video_group())
 
@@ -165,6 +152,21 @@ class Create(commands.Cog):
         aspects = IMAGE_ASPECT_CHOICES.get(await self._namespace_studio(interaction, "image"), {})
         return _matching(aspects, current)
 
+    # /ai-image: the old name of `/imagine studio:Mimi Panda`, kept so members' habits keep working
+
+    def _ai_image_command(self) -> app_commands.Command[Any, ..., None]:
+        options = [
+            Opt("prompt", MimiPrompt, "What to picture (3-600 characters)"),
+            Opt("aspect_ratio", str, "Picture shape (default square)", "1x1", AI_IMAGE_RATIOS),
+        ]
+        return build("ai-image", "Generate a picture from a description (Mimi Panda)", self.ai_image, options)
+
+    async def ai_image(
+        self, interaction: discord.Interaction[EaselBot], prompt: str, aspect_ratio: str = "1x1"
+    ) -> None:
+        options = ImageOptions(prompt=prompt, aspect_ratio=aspect_ratio.replace("x", ":"))
+        await self.jobs.start_image(interaction, options, "mimipanda")
+
     # /upscale
 
     def _upscale_command(self, studios: list[str]) -> app_commands.Command[Any, ..., None]:
@@ -198,133 +200,6 @@ class Create(commands.Cog):
             )
         upload = await read_image(image, max_bytes=max_bytes, max_side=max_side)
         await self.jobs.start_upscale(interaction, route, upload, factor)
-
-    # /edit fill | erase | remove-background | background
-
-    def _edit_group(self) -> app_commands.Group:
-        group = app_commands.Group(name="edit", description="Change a picture: fill, erase, cut out, new background")
-        image = Opt("image", discord.Attachment, "The picture (JPG, PNG, WEBP or HEIC, up to 20 MB)")
-        build(
-            "fill",
-            "Paint something new where the mask is",
-            self.edit_fill,
-            [Opt("prompt", Prompt, "What to paint in the masked area"), image, *_mask_options()],
-            parent=group,
-        )
-        build(
-            "erase",
-            "Remove an object: the masked area is filled with what is around it",
-            self.edit_erase,
-            [image, *_mask_options()],
-            parent=group,
-        )
-        build(
-            "remove-background",
-            "Cut the subject out: a PNG with a transparent background",
-            self.edit_remove_background,
-            [image],
-            parent=group,
-        )
-        build(
-            "background",
-            "A new AI background behind a picture with a transparent background",
-            self.edit_background,
-            [
-                Opt("prompt", Prompt, "The new background"),
-                Opt("image", discord.Attachment, "A PNG or WEBP with a transparent background"),
-                Opt("seed", app_commands.Range[int, 1, SEED_MAX] | None, "Same seed, same background", None),
-            ],
-            parent=group,
-        )
-        return group
-
-    async def edit_fill(
-        self, interaction: discord.Interaction[EaselBot], prompt: str, image: discord.Attachment, **mask: Any
-    ) -> None:
-        await self._masked_edit(interaction, "fill", prompt, image, **mask)
-
-    async def edit_erase(
-        self, interaction: discord.Interaction[EaselBot], image: discord.Attachment, **mask: Any
-    ) -> None:
-        await self._masked_edit(interaction, "erase", None, image, **mask)
-
-    async def _masked_edit(
-        self,
-        interaction: discord.Interaction[EaselBot],
-        operation: str,
-        prompt: str | None,
-        image: discord.Attachment,
-        mask: discord.Attachment | None = None,
-        left: int | None = None,
-        top: int | None = None,
-        width: int | None = None,
-        height: int | None = None,
-    ) -> None:
-        await defer(interaction, ephemeral=True)
-        params = edit_params(operation, prompt)
-        box = rectangle(left, top, width, height)
-        if (mask is None) == (box is None):
-            raise BadInput(
-                "Say where to change the picture with exactly one of: a `mask` attachment (white = change) "
-                "**or** a rectangle (`left`, `top`, `width`, `height` in percent)"
-                + (", not both." if mask is not None else ".")
-            )
-        route = await self.jobs.route("edit", interaction.guild_id)
-        upload = await read_image(image, max_bytes=EDIT_IMAGE_LIMIT)
-        w, h = upload.info.width, upload.info.height
-        note = None
-        if mask is not None:
-            given = await read_image(mask, name="mask", max_bytes=EDIT_IMAGE_LIMIT, label="The mask")
-            png, resized, anything = await asyncio.to_thread(fitted_mask, given.data, w, h)
-            if not anything:
-                raise BadInput(
-                    "The mask has no white area, so there is nothing to change: paint white where to change."
-                )
-            if resized:
-                note = (
-                    f"ℹ️ Your mask is {given.info.width}×{given.info.height} px and the picture {w}×{h} px, so I "
-                    "stretched the mask to the picture's size."
-                )
-        else:
-            assert box is not None
-            png = await asyncio.to_thread(rectangle_mask, box, w, h)
-        mask_input = NewInput(name="mask", filename="mask.png", data=png, info=MediaInfo("image", "png", w, h))
-        await self.bot.jobs.create(
-            interaction, feature=route.feature, provider=route.studio, params=params, inputs=[upload, mask_input]
-        )
-        if note:
-            await respond(interaction, note)
-
-    async def edit_remove_background(
-        self, interaction: discord.Interaction[EaselBot], image: discord.Attachment
-    ) -> None:
-        await defer(interaction, ephemeral=True)
-        params = edit_params("remove_background", None)
-        route = await self.jobs.route("edit", interaction.guild_id)
-        upload = await read_image(image, max_bytes=EDIT_IMAGE_LIMIT)
-        await self.bot.jobs.create(
-            interaction, feature=route.feature, provider=route.studio, params=params, inputs=[upload]
-        )
-
-    async def edit_background(
-        self,
-        interaction: discord.Interaction[EaselBot],
-        prompt: str,
-        image: discord.Attachment,
-        seed: int | None = None,
-    ) -> None:
-        await defer(interaction, ephemeral=True)
-        params = edit_params("background", prompt, seed=seed)
-        route = await self.jobs.route("edit", interaction.guild_id)
-        upload = await read_image(image, max_bytes=EDIT_IMAGE_LIMIT, allowed=("png", "webp"))
-        if not await asyncio.to_thread(has_transparency, upload.data):
-            raise BadInput(
-                "A new background needs a picture with a transparent background, and this one has none. "
-                "Cut the subject out first with `/edit remove-background`, then use its result here."
-            )
-        await self.bot.jobs.create(
-            interaction, feature=route.feature, provider=route.studio, params=params, inputs=[upload]
-        )
 
     # /video prompt | image
 
