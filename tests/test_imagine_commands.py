@@ -223,6 +223,7 @@ async def test_imagine_with_every_option_and_buttons_that_state_their_cost(
     pressed = await emulator.press_button(message, f"ej:im-prompt:{job_id}", user=member)
     shown = await pressed.response()
     assert shown["type"] == 9, "a modal"
+    assert "A lighthouse at dusk" in str(shown["data"]["components"]), "it starts from the old prompt"
     edited = await emulator.submit_modal(f"ej:im-prompt-set:{job_id}", {"prompt": "A lighthouse at dawn"}, user=member)
     edited_id = await started_job(edited)
     await delivered(edited, edited_id)
@@ -342,6 +343,26 @@ async def test_admins_choose_the_default_studio_and_members_cannot(
     )
     await delivered(up, up_id)
     assert len(imagine.calls("image/enhance")) == 1
+
+
+async def test_the_upscale_button_uses_the_servers_upscale_studio(
+    emulator: DiscordEmulator, easel: Easel, imagine: FakeImagine, mimi: FakeMimiPanda
+) -> None:
+    ix = await emulator.invoke("studio-admin default", {"feature": "upscale", "studio": "mimipanda"})
+    assert "made by **Mimi Panda**" in await refusal(ix)
+    member = emulator.add_member("pia")
+    ix = await emulator.invoke("imagine", {"prompt": "A paper boat", "aspect_ratio": "3:4"}, user=member)
+    job_id = await started_job(ix)
+    message = await delivered(ix, job_id)
+    (source,) = attached(emulator, message).values()
+    up = await emulator.press_button(message, f"ej:upscale:{job_id}", user=member)
+    up_id = await started_job(up)
+    upscaled = await delivered(up, up_id)
+    (create,) = mimi.creates("image/upscale")
+    assert create.form == {"upscale": "4"}, "no factor asked: Mimi Panda's largest for a small picture"
+    assert create.files["image"][2] == source
+    assert open_image(next(iter(attached(emulator, upscaled).values()))).size == (192 * 4, 256 * 4)
+    assert imagine.calls("image/enhance") == []
 
 
 async def test_imagine_out_of_credits_hands_the_job_to_mimi_panda_and_says_so(
