@@ -37,6 +37,16 @@ def upscale_button(label: str, cost: int, position: int | None = None) -> Button
     return ButtonSpec(UPSCALE, credits_label(label, cost), "🔍", arg=None if position is None else str(position))
 
 
+async def upscale_button_for(bot: EaselBot, guild_id: int | None, position: int | None = None) -> ButtonSpec | None:
+    """The Upscale button for another feature's result (e.g. in its `deliverer.button_makers` entry), labelled
+    with what the server's upscale studio costs there; None when no studio that upscales is on."""
+    jobs = StudioJobs(bot)
+    if not jobs.router.studios("upscale"):
+        return None
+    route = await jobs.route("upscale", guild_id)
+    return upscale_button("Upscale", (await jobs.costs(guild_id)).get(route.feature, 0), position)
+
+
 def _modal_value(components: list[Any], custom_id: str) -> str | None:
     """A field's value in a modal submit, whether its rows are action rows or labels."""
     for component in components:
@@ -78,10 +88,6 @@ class ResultActions:
 
     # Buttons on results, labelled with this server's costs
 
-    async def upscale_cost(self, guild_id: int | None) -> int:
-        route = await self.jobs.route("upscale", guild_id)
-        return (await self.jobs.costs(guild_id)).get(route.feature, 0)
-
     async def _image_buttons(self, job: Job) -> list[ButtonSpec]:
         if job.provider not in self.jobs.router.studios("image"):  # e.g. another feature's test studio
             return list(self.bot.jobs.deliverer.buttons_for.get(job.feature, []))
@@ -98,9 +104,8 @@ class ResultActions:
         return await self._upscale_buttons(job)
 
     async def _upscale_buttons(self, job: Job) -> list[ButtonSpec]:
-        if not self.jobs.router.studios("upscale"):
-            return []
-        return [upscale_button("Upscale", await self.upscale_cost(job.guild_id))]
+        button = await upscale_button_for(self.bot, job.guild_id)
+        return [button] if button is not None else []
 
     # Again, Edit prompt
 
