@@ -35,6 +35,7 @@ class WebServer:
         self.bot: EaselBot | None = None
         self.callback_handler: CallbackHandler | None = None
         self._runner: web.AppRunner | None = None
+        self._link_key: bytes | None = None  # signs links to results' originals (bot/result_links.py)
         self.port = port
 
     def app(self) -> web.Application:
@@ -112,8 +113,11 @@ class WebServer:
         signature = request.query.get("s", "")
         if bot is None:
             return web.Response(status=503, text="bot not running\n")
-        secret = bot.settings.result_link_secret
-        key = await result_links.signing_key(self._db, secret.get_secret_value() if secret is not None else None)
+        if self._link_key is None:
+            secret = bot.settings.result_link_secret
+            configured = secret.get_secret_value() if secret is not None else None
+            self._link_key = await result_links.signing_key(self._db, configured)
+        key = self._link_key
         if not result_links.valid(key, m["job"], position, expires, signature, time.time()):
             expired = result_links.valid(key, m["job"], position, expires, signature, float("-inf"))
             return web.Response(status=410 if expired else 404, text="link expired\n" if expired else "not found\n")

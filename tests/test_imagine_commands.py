@@ -622,3 +622,16 @@ async def test_videos_from_a_prompt_and_from_a_picture_re_encoded_to_fit(
     call = imagine.calls("video/image-to-video")[0]
     assert set(call.files) == {"file"} and call.fields == {"prompt": "the cat blinks", "style": "kling-1.0-pro"}
     assert await credits(easel, emulator, member) == before - 20
+
+
+async def test_a_video_the_studio_fails_is_refunded(
+    emulator: DiscordEmulator, easel: Easel, imagine: FakeImagine
+) -> None:
+    member = emulator.add_member("quin")
+    before = await credits(easel, emulator, member)
+    ix = await emulator.invoke("video prompt", {"prompt": "FAILME a storm"}, user=member)
+    job_id = await started_job(ix)
+    failed = await ix.wait_followup(lambda m: "failed" in m["content"], timeout=15)
+    assert f"job `{job_id}`" in failed["content"] and "10 credits went back" in failed["content"]
+    assert (await finished(easel, job_id)).status is JobStatus.FAILED
+    assert await credits(easel, emulator, member) == before
