@@ -365,10 +365,14 @@ async def test_the_upscale_button_uses_the_servers_upscale_studio(
     assert imagine.calls("image/enhance") == []
 
 
-async def test_imagine_out_of_credits_hands_the_job_to_mimi_panda_and_says_so(
-    emulator: DiscordEmulator, easel: Easel, imagine: FakeImagine, mimi: FakeMimiPanda
+@pytest.mark.parametrize("refusal_kind", ["out of credits", "key refused"])
+async def test_imagine_refusing_before_accepting_hands_the_job_to_mimi_panda_and_says_so(
+    emulator: DiscordEmulator, easel: Easel, imagine: FakeImagine, mimi: FakeMimiPanda, refusal_kind: str
 ) -> None:
-    imagine.credits = 0  # every create answers 1101 / 402: refused before it was accepted
+    if refusal_kind == "out of credits":
+        imagine.credits = 0  # every create answers 1101 / 402: refused before it was accepted
+    else:
+        imagine.api_key = "vk-rotated"  # Easel's key is refused: 1001 / 401
     member = emulator.add_member("fay")
     before = await credits(easel, emulator, member)
     ix = await emulator.invoke("imagine", {"prompt": "A kite over the dunes", "aspect_ratio": "3:2"}, user=member)
