@@ -82,17 +82,16 @@ class Settings(BaseSettings):
     imagine_base_url: AnyHttpUrl = AnyHttpUrl("https://api.vyro.ai/v2")
 
     @field_validator(
-        "discord_token",
-        "mimpi_api_key",
-        "flair_api_key",
-        "mimipanda_api_token",
-        "imagine_api_key",
-        "result_link_secret",
-        mode="before",
+        "discord_token", "mimpi_api_key", "flair_api_key", "mimipanda_api_token", "imagine_api_key", mode="before"
     )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         # `FOO=` in a .env file means "not set", not "an empty secret".
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("result_link_secret", mode="before")
+    @classmethod
+    def _blank_link_secret(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator(
