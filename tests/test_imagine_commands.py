@@ -25,6 +25,8 @@ from tests.emulator import Attachment, DiscordEmulator, Interaction, Member
 from tests.fakes import images
 from tests.fakes.imagine import FakeImagine
 from tests.fakes.mimipanda import FakeMimiPanda
+from tests.fakes.studio import FakeStudio
+from tests.fakes.studio_adapters import PollStudio
 from tests.fakes.video import make_mp4
 from tests.harness import Easel, eventually
 from tests.test_mimipanda_commands import attached, custom_ids, footer, open_image, refusal, started_job
@@ -639,3 +641,43 @@ async def test_a_video_the_studio_fails_is_refunded(
     assert f"job `{job_id}`" in failed["content"] and "10 credits went back" in failed["content"]
     assert (await finished(easel, job_id)).status is JobStatus.FAILED
     assert await credits(easel, emulator, member) == before
+
+
+async def test_any_features_result_can_carry_upscale_and_a_picture_is_picked_among_several(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, imagine: FakeImagine
+) -> None:
+    studio = await FakeStudio().start()
+    try:
+
+        def build(settings: Settings, client: httpx.AsyncClient) -> dict[str, Adapter]:
+            return adapters(imagine, None)(settings, client) | {
+                "studio_poll": PollStudio(client, studio.base_url, studio.token)
+            }
+
+        easel = await easel_factory(
+            imagine_api_key=IM_KEY,
+            imagine_base_url=imagine.base_url,
+            adapter_factory=build,
+            extra_extensions=("tests.ext.studio", "tests.ext.upscale_button"),
+            provider_limits_override={"imagine": FAST, "studio_poll": FAST},
+        )
+        member = emulator.add_member("rae")
+        ix = await emulator.invoke("studio", {"prompt": "three foxes", "count": 3, "size": 96}, user=member)
+        job_id = await started_job(ix)
+        message = await delivered(ix, job_id)
+        pictures = list(attached(emulator, message).values())
+        assert len(pictures) == 3
+        assert buttons(message)[f"ej:upscale:{job_id}"] == "Upscale · 2 credits"
+        pressed = await emulator.press_button(message, f"ej:upscale:{job_id}", user=member)
+        await pressed.response()
+        picker = await pressed.wait_original(lambda m: bool(m.get("components")))
+        assert "3 images" in picker["content"]
+        positions = [r.position for r in await easel.bot.jobs.store.results(job_id) if r.kind == "image"]
+        assert len(positions) == 3
+        picked = await emulator.select(picker, f"ej:upscale-pick:{job_id}", [str(positions[2])], user=member)
+        child_id = await started_job(picked)
+        await delivered(picked, child_id)
+        (enhance,) = imagine.calls("image/enhance")
+        assert enhance.files["image"][2] == pictures[2], "the picked image is the one upscaled"
+    finally:
+        await studio.stop()
