@@ -47,13 +47,10 @@ TITLES = {
     "imagine_video": "Video",
 }
 Prompt = app_commands.Range[str, 3, PROMPT_MAX]
-Percent = app_commands.Range[int, 0, 100]
 FACTOR_CHOICES = [
     Choice(name="2x", value=2),
     Choice(name="4x (Mimi Panda: images up to 1000 px; larger ones get 2x)", value=4),
 ]
-EDIT_IMAGE_LIMIT = UPLOAD_LIMITS["imagine"][0]
-MASK_HELP = "white = change; resized to the picture if its size differs. Or use left/top/width/height"
 
 
 class Create(commands.Cog):

@@ -18,6 +18,7 @@ from bot.inputs import read_image
 from bot.jobs.engine import NewInput
 from bot.media import MediaInfo
 from bot.media.fit import has_transparency
+from bot.providers.imagine.models import PROMPT_MAX
 from bot.tree import defer, respond
 from cogs.dynamic_commands import Opt, build
 from cogs.studio_jobs import StudioJobs
@@ -30,15 +31,19 @@ from cogs.studio_options import (
     rectangle_mask,
 )
 
-Prompt = app_commands.Range[str, 3, 2000]
+Prompt = app_commands.Range[str, 3, PROMPT_MAX]
 Percent = app_commands.Range[int, 0, 100]
 EDIT_IMAGE_LIMIT = UPLOAD_LIMITS["imagine"][0]
-MASK_HELP = "white = change; resized to the picture if its size differs. Or use left/top/width/height"
 
 
 def _mask_options() -> list[Opt]:
     return [
-        Opt("mask", discord.Attachment | None, f"A black-and-white mask, {MASK_HELP}", None),
+        Opt(
+            "mask",
+            discord.Attachment | None,
+            "Black-and-white mask, white = change (or use left/top/width/height)",
+            None,
+        ),
         Opt("left", Percent | None, "Rectangle mask: its left edge, % of the picture's width", None),
         Opt("top", Percent | None, "Rectangle mask: its top edge, % of the picture's height", None),
         Opt("width", app_commands.Range[int, 1, 100] | None, "Rectangle mask: its width, % of the picture", None),

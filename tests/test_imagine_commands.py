@@ -160,6 +160,8 @@ async def test_commands_and_their_options_follow_the_enabled_studios(
     ]
     fill = next(o for o in commands["edit"]["options"] if o["name"] == "fill")
     assert [o["name"] for o in fill["options"]] == ["prompt", "image", "mask", "left", "top", "width", "height"]
+    mask = next(o for o in fill["options"] if o["name"] == "mask")
+    assert mask["description"] == "Black-and-white mask, white = change (or use left/top/width/height)"
     assert sorted(o["name"] for o in commands["video"]["options"]) == ["image", "prompt"]
 
 
