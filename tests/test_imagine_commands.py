@@ -160,6 +160,12 @@ async def test_commands_and_their_options_follow_the_enabled_studios(
     ]
     fill = next(o for o in commands["edit"]["options"] if o["name"] == "fill")
     assert [o["name"] for o in fill["options"]] == ["prompt", "image", "mask", "left", "top", "width", "height"]
+
+    def descriptions(entries: list[dict[str, Any]]) -> list[str]:
+        return [d for e in entries for d in [e["description"], *descriptions(e.get("options") or [])]]
+
+    ours = [commands[name] for name in ("imagine", "upscale", "edit", "video", "studio-admin", "ai-image")]
+    assert all(len(d) <= 100 and not d.endswith("…") for d in descriptions(ours)), "none cut off by Discord's limit"
     mask = next(o for o in fill["options"] if o["name"] == "mask")
     assert mask["description"] == "Black-and-white mask, white = change (or use left/top/width/height)"
     assert sorted(o["name"] for o in commands["video"]["options"]) == ["image", "prompt"]
