@@ -7,6 +7,7 @@ custom_id grammar: "<prefix>:<action>:<id>[:<arg>]", at most 100 characters.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,11 +45,15 @@ def parse_custom_id(custom_id: str) -> tuple[str, str, str, str | None] | None:
     return prefix, action, target, parts[3] if len(parts) == 4 else None
 
 
+DOUBLE_CLICK_S = 2.0  # the same button pressed again by the same member within this: the second is ignored
+
+
 class ComponentRouter:
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
         self._handlers: dict[tuple[str, str], Handler] = {}
         self._spends: dict[tuple[str, str], Spends] = {}
+        self._pressed: dict[tuple[int, int, str], float] = {}
 
     def register(self, prefix: str, action: str, handler: Handler, *, spends: Spends | None = None) -> None:
         self._handlers[(prefix, action)] = handler
@@ -78,6 +83,9 @@ class ComponentRouter:
             return
         mark_received(interaction)
         self.bot.metrics.commands.labels(f"button:{action}").inc()
+        if self._double_click(interaction, str(data.get("custom_id", ""))):
+            await respond(interaction, "You just pressed that: it is already on its way.")
+            return
         try:
             spends = self._spends.get((prefix, action))
             if spends is not None and not await self._may_spend(interaction, prefix, action, target, arg, spends):
@@ -88,6 +96,20 @@ class ComponentRouter:
             await respond(interaction, exc.message)
         except Exception as exc:  # noqa: BLE001 - every bug gets an id and an apology
             await self.bot.easel_tree.report_unexpected(interaction, exc)
+
+    def _double_click(self, interaction: discord.Interaction[EaselBot], custom_id: str) -> bool:
+        """A second press of one button by one member within a moment (a double click, or an impatient
+        second try) does nothing: checked and recorded with no await in between, so two presses that arrive
+        together cannot both pass and start (and charge) two jobs."""
+        if interaction.type is not discord.InteractionType.component or interaction.message is None:
+            return False
+        now = time.monotonic()
+        if len(self._pressed) > 10_000:
+            self._pressed = {k: t for k, t in self._pressed.items() if now - t < DOUBLE_CLICK_S}
+        key = (interaction.user.id, interaction.message.id, custom_id)
+        last = self._pressed.get(key)
+        self._pressed[key] = now
+        return last is not None and now - last < DOUBLE_CLICK_S
 
     async def _may_spend(
         self,

@@ -12,7 +12,7 @@ import functools
 import io
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import aiohttp
 import discord
 
-from bot import limits
+from bot import limits, result_links
 from bot.components import Spends, button_label
 from bot.jobs.files import FileStore
 from bot.jobs.model import Job, JobStatus, ResultRecord
@@ -137,6 +137,9 @@ class Deliverer:
         self.files = files
         self.clock = clock
         self.buttons_for: dict[str, list[ButtonSpec]] = {}
+        # Buttons that depend on the job (e.g. labels stating this server's cost); win over buttons_for.
+        self.button_makers: dict[str, Callable[[Job], Awaitable[list[ButtonSpec]]]] = {}
+        self._link_key: bytes | None = None
 
     # Building messages
 
@@ -169,6 +172,30 @@ class Deliverer:
             f"{describe_size(limit)}, so it could not be attached."
         )
 
+    async def _shrunk_note(
+        self, job: Job, record: ResultRecord, original: bytes, fitted: tuple[str, bytes] | str
+    ) -> str:
+        """Tell the member a result was shrunk (or left off), with a signed link to the original when Easel's
+        web server is reachable (PUBLIC_URL)."""
+        text = (
+            fitted
+            if isinstance(fitted, str)
+            else f"ℹ️ `{record.filename}` was shrunk to fit Discord's upload limit "
+            f"({describe_size(len(original))} → {describe_size(len(fitted[1]))})."
+        )
+        settings = self.bot.settings
+        if settings.public_url is None:
+            return text
+        if self._link_key is None:
+            secret = settings.result_link_secret
+            self._link_key = await result_links.signing_key(
+                self.bot.db, secret.get_secret_value() if secret is not None else None
+            )
+        hours = settings.result_link_hours
+        expires = int(self.clock() + hours * 3600)
+        url = result_links.link(str(settings.public_url), self._link_key, job.id, record.position, expires)
+        return f"{text} Original: <{url}> (for {hours:g} h)"
+
     async def result_payloads(self, job: Job, results: Sequence[ResultRecord], *, mention: bool) -> list[Payload]:
         files: list[tuple[str, bytes]] = []
         notes: list[str] = []
@@ -177,9 +204,9 @@ class Deliverer:
                 continue
             data = await asyncio.to_thread(self.files.resolve(record.path).read_bytes)  # up to 100 MB
             fitted = await self._fit(record, data, job.attachment_limit)
-            if isinstance(fitted, str):
-                notes.append(fitted)
-            else:
+            if isinstance(fitted, str) or fitted[1] is not data:  # left off, or shrunk: say so (and link)
+                notes.append(await self._shrunk_note(job, record, data, fitted))
+            if not isinstance(fitted, str):
                 files.append(fitted)
         # Split: at most 10 files and 25 MiB per message.
         chunks: list[list[tuple[str, bytes]]] = [[]]
@@ -196,8 +223,9 @@ class Deliverer:
             text += "\n" + job.result_text
         if notes:
             text += "\n" + "\n".join(notes)
+        maker = self.button_makers.get(job.feature)
         buttons = [
-            *self.buttons_for.get(job.feature, []),
+            *(await maker(job) if maker is not None else self.buttons_for.get(job.feature, [])),
             ButtonSpec("info", "Details", "ℹ️"),
             ButtonSpec("del", "Delete", "🗑️", discord.ButtonStyle.danger),
         ]

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     http_host: str = Field(default_factory=lambda: _default("HTTP_HOST", "127.0.0.1"))
     http_port: int = Field(default=8080, ge=0, le=65535)
     public_url: AnyHttpUrl | None = None
+    # Links to the originals of results shrunk to fit Discord (served only with PUBLIC_URL set)
+    result_link_hours: float = Field(default=24.0, gt=0)
+    result_link_secret: SecretStr | None = None  # blank: a key made once and kept in the database
 
     # Job engine: how often to poll, and each provider's limits (documented in .env.example)
     poll_min_seconds: float = Field(default=3.0, gt=0)
@@ -200,6 +203,7 @@ class Settings(BaseSettings):
             self.flair_api_key,
             self.mimipanda_api_token,
             self.imagine_api_key,
+            self.result_link_secret,
         ]
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 

@@ -1,14 +1,17 @@
-"""The bot's own HTTP server: health, metrics and provider callbacks."""
+"""The bot's own HTTP server: health, metrics, provider callbacks, and signed links to results' originals."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from bot import result_links
 
 if TYPE_CHECKING:
     from bot.app import EaselBot
@@ -32,6 +35,7 @@ class WebServer:
         self.bot: EaselBot | None = None
         self.callback_handler: CallbackHandler | None = None
         self._runner: web.AppRunner | None = None
+        self._link_key: bytes | None = None  # signs links to results' originals (bot/result_links.py)
         self.port = port
 
     def app(self) -> web.Application:
@@ -39,6 +43,7 @@ class WebServer:
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics)
         app.router.add_post("/callbacks/{provider}/{job}/{secret}", self._callback)
+        app.router.add_get("/results/{job}/{position}", self._result_file)
         return app
 
     async def start(self) -> None:
@@ -95,3 +100,38 @@ class WebServer:
         m = request.match_info
         status, answer = await self.callback_handler(m["provider"], m["job"], m["secret"], body)
         return _json(status, answer)
+
+    async def _result_file(self, request: web.Request) -> web.Response:
+        """A result's original file, for a link signed by delivery: only before it expires and only while the
+        job's files are kept. Every refusal looks the same to the caller (nothing to probe)."""
+        bot = self.bot
+        m = request.match_info
+        try:
+            position, expires = int(m["position"]), int(request.query.get("e", ""))
+        except ValueError:
+            return web.Response(status=404, text="not found\n")
+        signature = request.query.get("s", "")
+        if bot is None:
+            return web.Response(status=503, text="bot not running\n")
+        if self._link_key is None:
+            secret = bot.settings.result_link_secret
+            configured = secret.get_secret_value() if secret is not None else None
+            self._link_key = await result_links.signing_key(self._db, configured)
+        key = self._link_key
+        if not result_links.valid(key, m["job"], position, expires, signature, time.time()):
+            expired = result_links.valid(key, m["job"], position, expires, signature, float("-inf"))
+            return web.Response(status=410 if expired else 404, text="link expired\n" if expired else "not found\n")
+        record = next((r for r in await bot.jobs.store.results(m["job"]) if r.position == position), None)
+        path = bot.jobs.files.resolve(record.path) if record is not None else None
+        if record is None or path is None or not path.is_file():
+            return web.Response(status=404, text="this result is no longer kept\n")
+        data = await asyncio.to_thread(path.read_bytes)
+        return web.Response(
+            body=data,
+            headers={
+                "Content-Type": record.content_type,
+                "Content-Disposition": f'inline; filename="{record.filename}"',
+                "Cache-Control": "private, max-age=3600",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )

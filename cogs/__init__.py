@@ -14,5 +14,7 @@ EXTENSIONS: list[tuple[str, str | None]] = [
     ("cogs.owner", None),
     ("cogs.help", None),
     ("cogs.mimipanda", "mimipanda"),
+    ("cogs.create", None),  # /imagine /upscale /edit /video: builds only what the enabled studios can do
+    ("cogs.studio_admin", None),
     ("cogs.portraits", "mimpi"),
 ]

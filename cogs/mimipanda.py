@@ -1,5 +1,8 @@
-"""Mimi Panda commands: /coloring photo|prompt, /paint-by-numbers, /ai-image, /upscale, /ai-filter, and the
-buttons on their results (paint-by-numbers files; "coloring page / paint-by-numbers / upscale of this").
+"""Mimi Panda commands: /coloring photo|prompt, /paint-by-numbers, /ai-filter, and the buttons on their results
+(paint-by-numbers files; "coloring page / paint-by-numbers / upscale of this").
+
+/upscale and /ai-image live in cogs/create.py now: /upscale is one command across studios, and /ai-image is
+`/imagine studio:Mimi Panda` under its old name.
 
 Each command checks every option (pydantic models at the provider boundary) and the attachment by its
 content before `bot.jobs.create`, so a refused request never makes a job or costs credits.
@@ -34,7 +37,6 @@ from bot.providers.mimipanda_models import (
     UPSCALE_4X_MAX_SIDE,
     UPSCALE_MAX_SIDE,
     AiColoringRequest,
-    AiImageRequest,
     ColoringRequest,
     FilterRequest,
     PbnRequest,
@@ -377,30 +379,7 @@ class MimiPanda(commands.Cog):
         inputs = [await read_image(image, max_bytes=MAX_UPLOAD_BYTES)] if image is not None else []
         await self._start(interaction, "pbn", request.params(), inputs)
 
-    # /ai-image, /upscale, /ai-filter
-
-    @app_commands.command(name="ai-image", description="Generate a picture from a description")
-    @app_commands.describe(prompt="What to picture (3-600 characters)", aspect_ratio="Picture shape (default square)")
-    @app_commands.choices(aspect_ratio=AI_IMAGE_RATIOS)
-    async def ai_image(
-        self, interaction: discord.Interaction[EaselBot], prompt: Prompt, aspect_ratio: str = "1x1"
-    ) -> None:
-        request = build(AiImageRequest, prompt=prompt, aspect_ratio=aspect_ratio)
-        await self._start(interaction, "ai_image", request.params())
-
-    @app_commands.command(name="upscale", description="Enlarge and enhance an image with AI (2x or 4x)")
-    @app_commands.describe(
-        image="JPG, PNG, WEBP or HEIC, up to 20 MB and 4000×4000 px",
-        factor="2x, or 4x for images up to 1000 px (larger images are upscaled 2x)",
-    )
-    @app_commands.choices(factor=UPSCALE_CHOICES)
-    async def upscale(
-        self, interaction: discord.Interaction[EaselBot], image: discord.Attachment, factor: int = 2
-    ) -> None:
-        await defer(interaction, ephemeral=True)
-        build(UpscaleRequest, upscale=factor)  # the factor is checked before the download
-        upload = await read_image(image, max_bytes=MAX_UPLOAD_BYTES, max_side=UPSCALE_MAX_SIDE)
-        await self._upscale(interaction, upload, factor)
+    # /ai-filter
 
     async def _upscale(
         self,

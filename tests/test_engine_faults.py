@@ -515,7 +515,7 @@ async def test_a_double_click_on_a_result_button_starts_one_job(
     )
     answers = [await p.response() for p in presses]
     texts = [a["data"]["content"] for a in answers]
-    assert sum("just started this" in t for t in texts) == 1, texts
+    assert sum("just pressed that" in t for t in texts) == 1, texts
     children = await easel.bot.db.fetchall("SELECT id FROM jobs WHERE parent_job = ?", (job_id,))
     assert len(children) == 1, "one job, charged once"
     assert await ledger_kinds(easel, str(children[0]["id"])) in (["reserve"], ["reserve", "commit"])

@@ -66,7 +66,6 @@ JOB_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o/1/l/i: ids are rea
 SWEEP_INTERVAL_S = 30.0
 MAX_STEP_ERRORS = 8  # crashed steps in a row before the job is failed and refunded
 CANCEL_WAIT_S = 10.0  # how long /cancel waits for the job's step to act on the request
-DOUBLE_CLICK_S = 10.0  # the same button on the same result by the same member within this: one job
 
 
 PROVIDER_NAMES = {
@@ -408,15 +407,6 @@ class JobEngine:
         }
 
         def write(conn: sqlite3.Connection) -> tuple[Job, int, str]:
-            if parent_job is not None:
-                # A double click on a result's button: the second press finds the first one's job, in the same
-                # serialised write, and starts (and charges) nothing.
-                twin = conn.execute(
-                    "SELECT id FROM jobs WHERE parent_job = ? AND user_id = ? AND feature = ? AND created_at > ?",
-                    (parent_job, user.id, feature, now - DOUBLE_CLICK_S),
-                ).fetchone()
-                if twin is not None:
-                    raise NotAllowed(f"You just started this from that result: job `{twin[0]}` is on its way.")
             if per_member is not None:
                 # Counted in the same serialised write as the insert: a burst cannot slip past the cap.
                 (mine,) = conn.execute(
