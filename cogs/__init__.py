@@ -13,4 +13,5 @@ EXTENSIONS: list[tuple[str, str | None]] = [
     ("cogs.quota_admin", None),
     ("cogs.mimipanda", "mimipanda"),
     ("cogs.portraits", "mimpi"),
+    ("cogs.styles", "flair"),
 ]
