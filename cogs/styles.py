@@ -554,7 +554,7 @@ class Styles(commands.Cog):
         """Its training images (permanent at Flair) and the model (soft-deleted there)."""
         api = self.flair
         for item in await self._flair("list the images", api.list_data(style.flair_model_id)):
-            await self._flair("delete an image", api.delete_data(style.flair_model_id, item.id))
+            await self._flair("delete an image", api.delete_data(style.flair_model_id, item.data_id))
         await self._flair("delete the model", api.delete_model(style.flair_model_id))
 
     async def erase_member(self, guild_id: int | None, user_id: int) -> int:
