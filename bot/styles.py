@@ -97,17 +97,9 @@ def can_change(style: StyleModel, who: Actor) -> bool:
 class Trained:
     """A style model's usable training: the latest one that succeeded."""
 
-    job: Job
-
-    @property
-    def training_id(self) -> str | None:
-        value = self.job.meta.get("training_id") or self.job.ref.get("training_id")
-        return str(value) if value else None
-
-    @property
-    def trigger_word(self) -> str | None:
-        value = self.job.meta.get("trigger_word")
-        return str(value) if value else None
+    training_id: str
+    trigger_word: str | None
+    job_id: str | None = None
 
 
 class StyleRepository:
@@ -188,27 +180,50 @@ class StyleRepository:
     async def training_set(self, style: StyleModel) -> TrainingSet | None:
         return await self.sets.open_set(STUDIO, style.guild_id, owner_key(style.id))
 
-    # Trainings: jobs
+    # Trainings: jobs. Found by the Flair model in their provider ref as well as by the style id in their
+    # params: a member's erase empties a job's params, and a server style must keep its history.
 
-    async def trainings(self, style_id: str, *, limit: int = 10) -> list[Job]:
+    _TRAININGS = (
+        "SELECT * FROM jobs WHERE feature = ? AND (json_extract(params, '$.style_id') = ? "
+        "OR json_extract(provider_ref, '$.model_id') = ?)"
+    )
+
+    async def trainings(self, style: StyleModel, *, limit: int = 10) -> list[Job]:
         rows = await self.db.fetchall(
-            "SELECT * FROM jobs WHERE feature = ? AND json_extract(params, '$.style_id') = ? "
-            "ORDER BY created_at DESC LIMIT ?",
-            (TRAINING, style_id, limit),
+            self._TRAININGS + " ORDER BY created_at DESC LIMIT ?", (TRAINING, style.id, style.flair_model_id, limit)
         )
         return [Job.from_row(r) for r in rows]
 
-    async def active_training(self, style_id: str) -> Job | None:
-        return next((j for j in await self.trainings(style_id, limit=5) if j.status in ACTIVE), None)
+    async def active_training(self, style: StyleModel) -> Job | None:
+        return next((j for j in await self.trainings(style, limit=5) if j.status in ACTIVE), None)
 
-    async def trained(self, style_id: str) -> Trained | None:
+    async def trained(self, style: StyleModel) -> Trained | None:
+        """The latest successful training; remembered on the model, so it outlives the job's details."""
         row = await self.db.fetchone(
-            "SELECT * FROM jobs WHERE feature = ? AND json_extract(params, '$.style_id') = ? AND status = ? "
-            "ORDER BY finished_at DESC LIMIT 1",
-            (TRAINING, style_id, JobStatus.SUCCEEDED.value),
+            self._TRAININGS + " AND status = ? ORDER BY finished_at DESC LIMIT 1",
+            (TRAINING, style.id, style.flair_model_id, JobStatus.SUCCEEDED.value),
         )
-        found = Trained(Job.from_row(row)) if row else None
-        return found if found is not None and found.training_id else None
+        job = Job.from_row(row) if row else None
+        training_id = job.ref.get("training_id") if job else None
+        cached = await self.db.fetchone("SELECT training_id, trigger_word FROM style_models WHERE id = ?", (style.id,))
+        if not training_id:
+            if cached is None or not cached["training_id"]:
+                return None
+            return Trained(str(cached["training_id"]), cached["trigger_word"])
+        assert job is not None
+        word = job.meta.get("trigger_word")
+        if not word and cached is not None and cached["training_id"] == training_id:
+            word = cached["trigger_word"]
+        found = Trained(str(training_id), str(word) if word else None, job.id)
+        if cached is None or (cached["training_id"], cached["trigger_word"]) != (found.training_id, found.trigger_word):
+            await self.remember(style, found)
+        return found
+
+    async def remember(self, style: StyleModel, trained: Trained) -> None:
+        await self.db.execute(
+            "UPDATE style_models SET training_id = ?, trigger_word = ? WHERE id = ?",
+            (trained.training_id, trained.trigger_word, style.id),
+        )
 
     # Style image jobs: who asked (kept past a member's erase, for deleting their predictions at Flair)
 

@@ -20,14 +20,15 @@ from bot.delivery import BUTTON_PREFIX, ButtonSpec
 from bot.errors import BadInput, NotAllowed, NotFound
 from bot.jobs.access import Actor
 from bot.jobs.model import Job
-from bot.providers.flair import IMAGE
+from bot.providers.base import ProviderError
+from bot.providers.flair import IMAGE, FlairClient
 from bot.providers.flair.models import GUIDANCE_MAX
 from bot.providers.flair.params import BlendedModel, StyleImageParams
-from bot.styles import StyleModel, StyleRepository, can_use
+from bot.styles import StyleModel, StyleRepository, Trained, can_use
 from bot.tree import respond
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 PROVIDER = "flair"
 AGAIN, MORE, UPSCALE = "sagain", "smore", "upscale"
@@ -58,9 +59,26 @@ def result_buttons(costs: dict[str, int]) -> list[ButtonSpec]:
 
 
 class StyleImages:
-    def __init__(self, bot: EaselBot, repo: StyleRepository) -> None:
+    def __init__(self, bot: EaselBot, repo: StyleRepository, flair: Callable[[], FlairClient]) -> None:
         self.bot = bot
         self.repo = repo
+        self.flair = flair
+
+    async def _trained(self, style: StyleModel) -> Trained:
+        trained = await self.repo.trained(style)
+        if trained is None:
+            active = await self.repo.active_training(style)
+            when = "it is still training" if active else "train it first with `/style train`"
+            raise BadInput(f"**{style.name}** cannot make images yet: {when}.")
+        if trained.trigger_word is None:
+            # Its job's details were erased (the member who trained a server style left): ask Flair (free).
+            try:
+                status = await self.flair().get_training(style.flair_model_id, trained.training_id)
+            except ProviderError:
+                return trained  # without its word the model still applies, only more weakly
+            trained = Trained(trained.training_id, status.trigger_word, trained.job_id)
+            await self.repo.remember(style, trained)
+        return trained
 
     def install(self, costs: dict[str, int]) -> None:
         self.bot.jobs.deliverer.buttons_for[IMAGE] = result_buttons(costs)
@@ -91,11 +109,7 @@ class StyleImages:
         names: list[str] = []
         for pick in picks:
             style = await self._usable(pick.style_id, actor)
-            trained = await self.repo.trained(style.id)
-            if trained is None or trained.training_id is None:
-                active = await self.repo.active_training(style.id)
-                when = "it is still training" if active else "train it first with `/style train`"
-                raise BadInput(f"**{style.name}** cannot make images yet: {when}.")
+            trained = await self._trained(style)
             blended.append(
                 BlendedModel(
                     model_id=style.flair_model_id,

@@ -86,7 +86,7 @@ class Styles(commands.Cog):
         FEATURE_TITLES[TRAINING] = "Style model training"
         FEATURE_TITLES[IMAGE] = "Style image"
         bot.components.register(PREFIX, "train", self.on_train_button)
-        self.images = StyleImages(bot, self.repo)
+        self.images = StyleImages(bot, self.repo, lambda: self.flair)
         self.images.install(bot.settings.quota_policy().costs)
 
     async def cog_load(self) -> None:
@@ -151,7 +151,7 @@ class Styles(commands.Cog):
         return 0
 
     async def choices(
-        self, interaction: discord.Interaction[EaselBot], current: str, *, change: bool
+        self, interaction: discord.Interaction[EaselBot], current: str, *, change: bool, trained: bool = False
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
@@ -162,6 +162,8 @@ class Styles(commands.Cog):
             for s in await self.repo.visible(interaction.guild_id, interaction.user.id)
             if (can_change(s, actor) if change else can_use(s, actor)) and (typed in s.name.lower() or typed in s.id)
         ]
+        if trained:
+            found = [s for s in found if await self.repo.trained(s) is not None]
         return [
             app_commands.Choice(name=f"{s.name} · {'server' if s.server_owned else 'yours'} · {s.id}"[:100], value=s.id)
             for s in found[: limits.AUTOCOMPLETE_RESULTS]
@@ -341,7 +343,7 @@ class Styles(commands.Cog):
         view.stop()  # resolved from the database by the component router
 
     async def _check_trainable(self, style: StyleModel) -> int:
-        active = await self.repo.active_training(style.id)
+        active = await self.repo.active_training(style)
         if active is not None:
             raise NotAllowed(f"**{style.name}** is already training (job `{active.id}`): `/style trainings`.")
         images = await self.repo.sets.images((await self._set(style)).id)
@@ -383,8 +385,8 @@ class Styles(commands.Cog):
     @app_commands.describe(style="The style model")
     async def trainings(self, interaction: discord.Interaction[EaselBot], style: str) -> None:
         found = await self._style(interaction, style, change=False)
-        jobs = await self.repo.trainings(found.id)
-        trained = await self.repo.trained(found.id)
+        jobs = await self.repo.trainings(found)
+        trained = await self.repo.trained(found)
         lines = []
         for job in jobs:
             line = f"`{job.id}` <t:{int(job.created_at)}:f> — {_state(job)}"
@@ -408,7 +410,7 @@ class Styles(commands.Cog):
     @app_commands.describe(style="The style model")
     async def cancel(self, interaction: discord.Interaction[EaselBot], style: str) -> None:
         found = await self._style(interaction, style, change=True)
-        job = await self.repo.active_training(found.id)
+        job = await self.repo.active_training(found)
         if job is None:
             raise BadInput(f"**{found.name}** has no training in progress.")
         await defer(interaction, ephemeral=True)
@@ -498,8 +500,7 @@ class Styles(commands.Cog):
         self, interaction: discord.Interaction[EaselBot], current: str
     ) -> list[app_commands.Choice[str]]:
         """The member's and the server's trained styles."""
-        choices = await self.choices(interaction, current, change=False)
-        return [c for c in choices if await self.repo.trained(str(c.value)) is not None]
+        return await self.choices(interaction, current, change=False, trained=True)
 
     # Managing
 
@@ -512,8 +513,8 @@ class Styles(commands.Cog):
             return
         lines = []
         for style in found:
-            trained = await self.repo.trained(style.id)
-            active = await self.repo.active_training(style.id)
+            trained = await self.repo.trained(style)
+            active = await self.repo.active_training(style)
             state = "training" if active else ("ready" if trained else "not trained")
             word = f", trigger word **{trained.trigger_word}**" if trained and trained.trigger_word else ""
             whose = "server" if style.server_owned else "yours"
@@ -543,7 +544,7 @@ class Styles(commands.Cog):
         found = await self._style(interaction, style, change=True)
         await defer(interaction, ephemeral=True)
         note = ""
-        active = await self.repo.active_training(found.id)
+        active = await self.repo.active_training(found)
         if active is not None:
             note = " " + await self._stop(interaction, active)
         await self._forget_at_flair(found)

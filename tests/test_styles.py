@@ -419,7 +419,7 @@ async def test_forget_me_removes_styles_images_and_predictions_at_flair(
     ida = emulator.add_member("ida", admin=True)
     ana = emulator.add_member("ana")
     house = await create(emulator, ida, "House", count=3, server=True)
-    await trained(emulator, easel, fake, ida, house)
+    _, house_word = await trained(emulator, easel, fake, ida, house)
     ink = await create(emulator, ana, "Ink", count=3)
     await trained(emulator, easel, fake, ana, ink)
     ix, job_id, _ = await generate(emulator, ana, prompt="a boat", style1=ink, style2=house)
@@ -444,6 +444,16 @@ async def test_forget_me_removes_styles_images_and_predictions_at_flair(
     assert not house_model.deleted and house_model.data_ids, "the server's style stays"
     assert await easel.bot.get_cog("Styles").repo.get(ink) is None  # type: ignore[union-attr]
     assert not any(p.exists() for p in files)
+
+    # The admin who trained the server's style leaves too: the style stays usable by everyone.
+    ask = await emulator.invoke("forget-me", user=ida)
+    press = await emulator.press_button(await answer(ask), f"eq:forget:{ida.id}", user=ida)
+    await press.response()
+    await emulator.wait_for(lambda: ida_prediction.deleted, timeout=10)
+    assert not house_model.deleted
+    ix, job_id, final = await generate(emulator, ana, prompt="a tower", style1=house)
+    await ready(emulator, ix, job_id)
+    assert house_word in final
 
 
 async def images_of(easel: Easel, style_id: str) -> list[Any]:

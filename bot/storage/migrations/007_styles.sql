@@ -52,6 +52,8 @@ CREATE TABLE style_models (
     name           TEXT NOT NULL,
     flair_model_id TEXT NOT NULL,
     created_by     INTEGER,
+    training_id    TEXT,                      -- its latest successful training, once seen (a member's erase
+    trigger_word   TEXT,                      -- anonymises job rows: a server style must stay usable)
     created_at     REAL NOT NULL,
     updated_at     REAL NOT NULL
 );
