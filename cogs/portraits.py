@@ -301,6 +301,7 @@ class Portraits(commands.Cog):
     @portrait.command(name="review", description="See your training set: count, numbered photos, and train")
     async def review(self, interaction: discord.Interaction[EaselBot]) -> None:
         training_set = await self._open_set(interaction)
+        await self.repo.sets.touch(training_set.id)  # the shared message command adds here next
         await defer(interaction, ephemeral=True)
         await self._show_set(interaction, training_set, "🗂️ Your training set")
 
