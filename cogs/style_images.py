@@ -131,7 +131,8 @@ class StyleImages:
             fields = ", ".join(sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}))
             raise BadInput(f"That request is outside what Flair accepts ({fields}).") from exc
         ids = [p.style_id.strip() for p in picks]
-        return {**params.model_dump(), "styles": " + ".join(names), "_style_ids": ids}, ids
+        # "styles" first: the result's embed shows the first few parameters, and the names matter most there.
+        return {"styles": " + ".join(names), **params.model_dump(), "_style_ids": ids}, ids
 
     async def create(
         self,

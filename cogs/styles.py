@@ -9,9 +9,7 @@ buttons are in cogs/style_images.py.
 from __future__ import annotations
 
 import asyncio
-import io
 import re
-from typing import Any
 
 import discord
 from discord import app_commands
@@ -20,13 +18,10 @@ from discord.ext import commands
 from bot import limits
 from bot.app import EaselBot
 from bot.delivery import FEATURE_TITLES
-from bot.errors import BadInput, FeatureUnavailable, NotAllowed, NotFound
+from bot.errors import BadInput, NotAllowed, NotFound
 from bot.jobs.access import Actor
-from bot.jobs.model import Job, JobStatus
-from bot.providers.base import ProviderError
-from bot.providers.flair import IMAGE, TRAINING, FlairAdapter, FlairClient, TooLateToCancel
+from bot.providers.flair import IMAGE, TRAINING, FlairAdapter
 from bot.providers.flair.models import STRENGTH_MAX, STRENGTH_MIN
-from bot.quotas import QuotaLedger
 from bot.styles import (
     NAME_MAX,
     SqliteUploadLog,
@@ -37,9 +32,10 @@ from bot.styles import (
     clean_name,
     rules,
 )
-from bot.training import REFERRER_SQL, TrainingSet, flow, menu, parse_numbers
+from bot.training import REFERRER_SQL, flow, menu, parse_numbers
 from bot.tree import defer, respond
 from cogs.style_images import Pick, StyleImages, new_seed
+from cogs.style_work import StyleWork
 
 PROVIDER = "flair"
 PREFIX = "st"  # "st:<action>:<style id>[:<arg>]" on /style answers
@@ -57,15 +53,6 @@ def _owner_text(style: StyleModel) -> str:
     return "the server's" if style.server_owned else f"<@{style.user_id}>'s"
 
 
-def _state(job: Job) -> str:
-    status = job.status
-    if status is JobStatus.RUNNING:
-        return "training" + (f" {job.progress:.0f}%" if job.progress is not None else "")
-    if status in (JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.SUBMITTED):
-        return "starting"
-    return {JobStatus.SUCCEEDED: "trained", JobStatus.EXPIRED: "timed out"}.get(status, status.value)
-
-
 class Styles(commands.Cog):
     style = app_commands.Group(
         name="style",
@@ -77,16 +64,17 @@ class Styles(commands.Cog):
         self.bot = bot
         self.repo = StyleRepository(bot.db, bot.jobs.files)
         self.rules = rules(bot.settings)
+        self.work = StyleWork(bot, self.repo, self.rules)
         adapter = bot.jobs.adapters.get(PROVIDER)
         if isinstance(adapter, FlairAdapter):
             adapter.upload_log = SqliteUploadLog(bot.db)  # a restart never uploads twice nor trains twice
         bot.jobs.store.add_input_referrer(REFERRER_SQL)
-        bot.member_data_erasers.append(self.erase_member)
+        bot.member_data_erasers.append(self.work.erase_member)
         self._locks: dict[str, asyncio.Lock] = {}
         FEATURE_TITLES[TRAINING] = "Style model training"
         FEATURE_TITLES[IMAGE] = "Style image"
         bot.components.register(PREFIX, "train", self.on_train_button)
-        self.images = StyleImages(bot, self.repo, lambda: self.flair)
+        self.images = StyleImages(bot, self.repo, lambda: self.work.flair)
         self.images.install(bot.settings.quota_policy().costs)
 
     async def cog_load(self) -> None:
@@ -98,20 +86,6 @@ class Styles(commands.Cog):
         self.images.uninstall()
 
     # Helpers
-
-    @property
-    def flair(self) -> FlairClient:
-        adapter = self.bot.jobs.adapters.get(PROVIDER)
-        if not isinstance(adapter, FlairAdapter):
-            raise FeatureUnavailable("Flair is not switched on in this Easel.")
-        return adapter.api
-
-    async def _flair(self, what: str, call: Any) -> Any:
-        """A free Flair call on the member's behalf; its failure is told plainly (no key, no URL in it)."""
-        try:
-            return await call
-        except ProviderError as exc:
-            raise FeatureUnavailable(f"Flair could not {what} just now ({exc.kind.value}); please try again.") from exc
 
     @staticmethod
     def _guild(interaction: discord.Interaction[EaselBot]) -> int:
@@ -131,24 +105,8 @@ class Styles(commands.Cog):
             raise NotAllowed(f"**{found.name}** is the server's style: only server admins can change it.")
         raise NotFound(f"No such style model of yours: `{_shown_id(style_id)}`. `/style models` lists them.")
 
-    async def _set(self, style: StyleModel) -> TrainingSet:
-        found = await self.repo.training_set(style)
-        if found is None:  # a model created before its set (a crash between the two): give it one
-            owner = f"s:{style.id}"
-            found = await self.repo.sets.create_set(
-                self.rules.studio, style.guild_id, owner, style.user_id, name=style.name
-            ) or await self.repo.sets.open_set(self.rules.studio, style.guild_id, owner)
-        assert found is not None
-        return found
-
     def _lock(self, style_id: str) -> asyncio.Lock:
         return self._locks.setdefault(style_id, asyncio.Lock())
-
-    async def training_cost(self, guild_id: int | None) -> int:
-        ledger = self.bot.ledger
-        if isinstance(ledger, QuotaLedger):
-            return (await ledger.costs(guild_id)).get(TRAINING, 0)
-        return 0
 
     async def choices(
         self, interaction: discord.Interaction[EaselBot], current: str, *, change: bool, trained: bool = False
@@ -190,10 +148,10 @@ class Styles(commands.Cog):
             raise BadInput(f"{'The server' if server else 'You'} already {'has' if server else 'have'} a style "
                            f"named **{clean}**; pick another name.")  # fmt: skip
         await defer(interaction, ephemeral=True)
-        created = await self._flair("create the model", self.flair.create_model(clean))
+        created = await self.work.call("create the model", self.work.flair.create_model(clean))
         style = await self.repo.create(guild_id, owner, clean, created.id, created_by=interaction.user.id)
         if style is None:  # lost a race for the name: the Flair model is not needed
-            await self._flair("delete the model", self.flair.delete_model(created.id))
+            await self.work.call("delete the model", self.work.flair.delete_model(created.id))
             raise BadInput(f"A style named **{clean}** was just created; pick another name.")
         whose = "the server's style" if server else "your style"
         await respond(
@@ -242,7 +200,7 @@ class Styles(commands.Cog):
     async def _add(
         self, interaction: discord.Interaction[EaselBot], style: StyleModel, attachments: list[discord.Attachment]
     ) -> None:
-        training_set = await self._set(style)
+        training_set = await self.work.set_of(style)
         await defer(interaction, ephemeral=True)
         text = await flow.add_pictures(
             self.repo.sets, self.rules, training_set, attachments, added_by=interaction.user.id
@@ -253,31 +211,10 @@ class Styles(commands.Cog):
     @app_commands.describe(style="The style model")
     async def review(self, interaction: discord.Interaction[EaselBot], style: str) -> None:
         found = await self._style(interaction, style, change=True)
-        training_set = await self._set(found)
+        training_set = await self.work.set_of(found)
         await self.repo.sets.touch(training_set.id)
         await defer(interaction, ephemeral=True)
-        await self._show_set(interaction, found, training_set, f"🗂️ Training images of **{found.name}**")
-
-    async def _show_set(
-        self, interaction: discord.Interaction[EaselBot], style: StyleModel, training_set: TrainingSet, head: str
-    ) -> None:
-        images = await self.repo.sets.images(training_set.id)
-        count = len(images)
-        lines = [head, f"**{count}** {self.rules.noun}{'s' if count != 1 else ''} ({self.rules.limits_text()})."]
-        lines += flow.count_advice(self.rules, count)
-        if not images:
-            lines.append(f"Add images with `/style add`, or **{menu.MENU_NAME}** on your own message.")
-            await respond(interaction, "\n".join(lines))
-            return
-        sheet, missing = await flow.contact_sheet(self.bot.jobs.files, images)
-        if missing:
-            lines.append(f"❗ Images {', '.join(map(str, missing))} are no longer stored: remove and add them again.")
-        lines.append("Remove images by number with `/style remove numbers: 3, 7-9`.")
-        await respond(
-            interaction,
-            "\n".join(lines)[: limits.MESSAGE_CONTENT_LIMIT],
-            file=discord.File(io.BytesIO(sheet), filename="style_set.jpg"),
-        )
+        await self.work.show_set(interaction, found, training_set, f"🗂️ Training images of **{found.name}**")
 
     @style.command(name="remove", description="Remove images from a style model's training set by number")
     @app_commands.describe(style="The style model", numbers="Image numbers from /style review, e.g. 3, 7-9")
@@ -285,21 +222,14 @@ class Styles(commands.Cog):
         self, interaction: discord.Interaction[EaselBot], style: str, numbers: app_commands.Range[str, 1, 200]
     ) -> None:
         found = await self._style(interaction, style, change=True)
-        training_set = await self._set(found)
+        training_set = await self.work.set_of(found)
         images = await self.repo.sets.images(training_set.id)
         if not images:
             raise BadInput("That style model has no images to remove.")
         chosen = parse_numbers(numbers, len(images), noun="image", review="/style review")
         await defer(interaction, ephemeral=True)
-        gone = [i.sha256 for i in images if i.number in chosen]
-        # Already at Flair: deleted there too, so the next training learns from the set as it is now.
-        uploaded = await self.repo.uploads(found.flair_model_id)
-        for sha in gone:
-            if sha in uploaded:
-                await self._flair("delete the image", self.flair.delete_data(found.flair_model_id, uploaded[sha]))
-                await self.repo.forget_upload(found.flair_model_id, sha)
-        removed = await self.repo.sets.remove_images(training_set.id, gone)
-        await self._show_set(
+        removed = await self.work.remove_images(found, training_set, [i.sha256 for i in images if i.number in chosen])
+        await self.work.show_set(
             interaction, found, training_set, f"🗑️ Removed {removed} image{'s' if removed != 1 else ''}; renumbered."
         )
 
@@ -320,8 +250,8 @@ class Styles(commands.Cog):
         speed: str = "high_quality",
     ) -> None:
         found = await self._style(interaction, style, change=True)
-        count = await self._check_trainable(found)
-        cost = await self.training_cost(interaction.guild_id)
+        count = await self.work.check_trainable(found)
+        cost = await self.work.training_cost(interaction.guild_id)
         label = f"Train · {cost} credits" if cost else "Train · free"
         view = discord.ui.View(timeout=None)
         view.add_item(
@@ -342,27 +272,15 @@ class Styles(commands.Cog):
         )
         view.stop()  # resolved from the database by the component router
 
-    async def _check_trainable(self, style: StyleModel) -> int:
-        active = await self.repo.active_training(style)
-        if active is not None:
-            raise NotAllowed(f"**{style.name}** is already training (job `{active.id}`): `/style trainings`.")
-        images = await self.repo.sets.images((await self._set(style)).id)
-        if len(images) < self.rules.min_images:
-            raise BadInput(
-                f"**{style.name}** has {self.rules.plural(len(images))}; training needs at least "
-                f"{self.rules.min_images} ({self.rules.recommended_images} or more recommended). Add more with "
-                "`/style add`."
-            )
-        return len(images)
-
     async def on_train_button(self, interaction: discord.Interaction[EaselBot], style_id: str, arg: str | None) -> None:
         strength_text, _, speed = (arg or "").partition(".")
-        if not strength_text.isdigit() or speed not in ("fast", "high_quality"):
+        valid_strength = strength_text.isdigit() and STRENGTH_MIN <= int(strength_text) <= STRENGTH_MAX
+        if not valid_strength or speed not in {c.value for c in SPEEDS}:
             raise BadInput("That button is out of date: use `/style train` again.")
         found = await self._style(interaction, style_id, change=True)
         async with self._lock(found.id):  # a double click must not train twice
-            await self._check_trainable(found)
-            images = await self.repo.sets.images((await self._set(found)).id)
+            await self.work.check_trainable(found)
+            images = await self.repo.sets.images((await self.work.set_of(found)).id)
             inputs = await flow.job_inputs(self.bot.jobs.files, self.rules, images)
             await defer(interaction, ephemeral=True)
             await self.bot.jobs.create(
@@ -385,25 +303,7 @@ class Styles(commands.Cog):
     @app_commands.describe(style="The style model")
     async def trainings(self, interaction: discord.Interaction[EaselBot], style: str) -> None:
         found = await self._style(interaction, style, change=False)
-        jobs = await self.repo.trainings(found)
-        trained = await self.repo.trained(found)
-        lines = []
-        for job in jobs:
-            line = f"`{job.id}` <t:{int(job.created_at)}:f> — {_state(job)}"
-            line += f" — strength {job.params.get('strength', '—')}, {job.params.get('images', '?')} images"
-            if job.status is JobStatus.SUCCEEDED and job.meta.get("trigger_word"):
-                line += f" — trigger word **{job.meta['trigger_word']}**"
-            if job.error and job.status.final and job.status is not JobStatus.SUCCEEDED:
-                line += f" — {job.error[:80]}"
-            lines.append(line)
-        embed = discord.Embed(
-            title=f"Style model {found.name}",
-            description="\n".join(lines)[: limits.EMBED_DESCRIPTION_LIMIT] or "Not trained yet: `/style train`.",
-            colour=discord.Colour.blurple(),
-        )
-        embed.add_field(name="Owner", value="the server" if found.server_owned else f"<@{found.user_id}>")
-        embed.add_field(name="Usable", value="yes" if trained else "not yet")
-        embed.set_footer(text=f"Style {found.id}")
+        embed = await self.work.trainings_embed(found)
         await respond(interaction, embed=embed)
 
     @style.command(name="cancel", description="Stop a style model's training (it may be too late)")
@@ -414,29 +314,7 @@ class Styles(commands.Cog):
         if job is None:
             raise BadInput(f"**{found.name}** has no training in progress.")
         await defer(interaction, ephemeral=True)
-        await respond(interaction, await self._stop(interaction, job))
-
-    async def _stop(self, interaction: discord.Interaction[EaselBot], job: Job) -> str:
-        """Stop a training: the engine while it is still queued; Flair itself once it has it."""
-        model_id, training_id = job.ref.get("model_id"), job.ref.get("training_id")
-        if job.status is JobStatus.QUEUED or not training_id or not model_id:
-            try:
-                await self.bot.jobs.cancel(job.id, actor=Actor.of(interaction))
-            except NotAllowed as exc:
-                return f"⚠️ {exc.message}"
-            return f"⏹️ Cancelled the training `{job.id}`; its credits were refunded."
-        try:
-            await self._flair("cancel the training", self.flair.cancel_training(str(model_id), str(training_id)))
-        except FeatureUnavailable as exc:
-            if isinstance(exc.__cause__, TooLateToCancel):
-                return (
-                    f"⚠️ Too late: Flair had already finished the training `{job.id}`. It is delivered as usual and "
-                    "its credits stay spent."
-                )
-            raise
-        self.bot.jobs.scheduler.schedule(job.id)  # its next check sees the cancel, ends it and refunds it
-        await self.bot.jobs.wait_ended(job.id, 10.0)
-        return f"⏹️ Cancelled the training `{job.id}` at Flair; its credits are refunded."
+        await respond(interaction, await self.work.stop(interaction, job))
 
     # Making images
 
@@ -511,18 +389,7 @@ class Styles(commands.Cog):
         if not found:
             await respond(interaction, "No style models here yet. Create one with `/style create`.")
             return
-        lines = []
-        for style in found:
-            trained = await self.repo.trained(style)
-            active = await self.repo.active_training(style)
-            state = "training" if active else ("ready" if trained else "not trained")
-            word = f", trigger word **{trained.trigger_word}**" if trained and trained.trigger_word else ""
-            whose = "server" if style.server_owned else "yours"
-            lines.append(f"`{style.id}` **{style.name}** ({whose}) — {state}{word}")
-        embed = discord.Embed(
-            title="Style models", description="\n".join(lines)[: limits.EMBED_DESCRIPTION_LIMIT],
-            colour=discord.Colour.blurple(),
-        )  # fmt: skip
+        embed = await self.work.models_embed(found)
         await respond(interaction, embed=embed)
 
     @style.command(name="rename", description="Rename a style model")
@@ -532,9 +399,12 @@ class Styles(commands.Cog):
     ) -> None:
         found = await self._style(interaction, style, change=True)
         clean = clean_name(name)
+        siblings = await self.repo.visible(found.guild_id, interaction.user.id)
+        if any(s.user_id == found.user_id and s.id != found.id and s.name.lower() == clean.lower() for s in siblings):
+            raise BadInput(f"There already is a style named **{clean}** of the same owner; pick another name.")
         await defer(interaction, ephemeral=True)
-        await self._flair("rename the model", self.flair.rename_model(found.flair_model_id, clean))
-        if not await self.repo.rename(found, clean):
+        await self.work.call("rename the model", self.work.flair.rename_model(found.flair_model_id, clean))
+        if not await self.repo.rename(found, clean):  # lost a race for the name
             raise BadInput(f"There already is a style named **{clean}** of the same owner; pick another name.")
         await respond(interaction, f"✏️ Renamed **{found.name}** to **{clean}** (`{found.id}`).")
 
@@ -546,30 +416,10 @@ class Styles(commands.Cog):
         note = ""
         active = await self.repo.active_training(found)
         if active is not None:
-            note = " " + await self._stop(interaction, active)
-        await self._forget_at_flair(found)
+            note = " " + await self.work.stop(interaction, active)
+        await self.work.forget_at_flair(found)
         await self.repo.delete(found)
         await respond(interaction, f"🗑️ Deleted the style model **{found.name}** (`{found.id}`).{note}")
-
-    async def _forget_at_flair(self, style: StyleModel) -> None:
-        """Its training images (permanent at Flair) and the model (soft-deleted there)."""
-        api = self.flair
-        for item in await self._flair("list the images", api.list_data(style.flair_model_id)):
-            await self._flair("delete an image", api.delete_data(style.flair_model_id, item.data_id))
-        await self._flair("delete the model", api.delete_model(style.flair_model_id))
-
-    async def erase_member(self, guild_id: int | None, user_id: int) -> int:
-        """/forget-me: the member's style models, training images and predictions, here and at Flair."""
-        if guild_id is None:
-            return 0
-        styles = await self.repo.of_member(guild_id, user_id)
-        for style in styles:
-            await self._forget_at_flair(style)
-            await self.repo.delete(style)
-        for prediction_id in await self.repo.member_predictions(guild_id, user_id):
-            await self._flair("delete an image", self.flair.delete_prediction(prediction_id))
-        await self.repo.forget_member_jobs(guild_id, user_id)
-        return len(styles)
 
     @add.autocomplete("style")
     @review.autocomplete("style")
