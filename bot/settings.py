@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     flair_auth_header: str = "API-Key"
     # Where each Flair operation lives, e.g. {"rename_model": "PUT /models/{model_id}/name"} (JSON): the seed
     # gives no paths, so a deployment corrects them without a release. Empty: the defaults of routes.py.
-    flair_paths: dict[str, str] = Field(default_factory=dict)
+    flair_paths: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     mimipanda_api_token: SecretStr | None = None
     mimipanda_base_url: AnyHttpUrl = AnyHttpUrl("https://mimi-panda.com/api/service")
     imagine_api_key: SecretStr | None = None

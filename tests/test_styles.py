@@ -13,6 +13,7 @@ from bot.jobs.engine import ProviderLimits
 from bot.jobs.model import JobStatus
 from bot.providers.flair import IMAGE, TRAINING
 from bot.quotas import QuotaLedger
+from bot.settings import SettingsError, load_settings
 from tests.conftest import EaselFactory
 from tests.emulator import DiscordEmulator, Member
 from tests.emulator.interaction import Interaction
@@ -534,3 +535,30 @@ async def test_failures_are_refunded(emulator: DiscordEmulator, easel_factory: E
     broken = await failure(emulator, ix, image_job)
     assert "3 credits went back to you" in broken["content"]
     assert await spent(easel, ana, emulator) == before
+
+
+# ---------------------------------------------------------------- FLAIR_PATHS
+
+
+def test_flair_paths_setting_is_read_from_json_and_checked_at_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLAIR_PATHS", '{"rename_model": "PUT /models/{model_id}/name"}')
+    assert load_settings(_env_file=None).flair_paths == {"rename_model": "PUT /models/{model_id}/name"}
+    monkeypatch.setenv("FLAIR_PATHS", "")
+    assert load_settings(_env_file=None).flair_paths == {}
+    for bad, problem in [('{"nope": "GET /x"}', "unknown operation"), ("{bad", "FLAIR_PATHS")]:
+        monkeypatch.setenv("FLAIR_PATHS", bad)
+        with pytest.raises(SettingsError, match=problem):
+            load_settings(_env_file=None)
+
+
+async def test_a_corrected_path_is_used(emulator: DiscordEmulator, easel_factory: EaselFactory) -> None:
+    moved = {"rename_model": "PUT /models/{model_id}/name"}
+    async with FakeFlair(api_key=KEY, routes=moved) as fake:
+        await start(easel_factory, fake, flair_paths=moved)
+        ana = emulator.add_member("ana")
+        ink = await create(emulator, ana, "Ink")
+        renamed = await run(emulator, "style rename", ana, style=ink, name="Sumi")
+        assert "Renamed" in renamed["content"]
+        (model,) = fake.models.values()
+        assert model.display_name == "Sumi"
+        assert any(r.method == "PUT" and r.path.endswith("/name") for r in fake.requests)
