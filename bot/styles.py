@@ -245,6 +245,26 @@ class StyleRepository:
     async def forget_member_jobs(self, guild_id: int | None, user_id: int) -> None:
         await self.db.execute("DELETE FROM style_jobs WHERE guild_id IS ? AND user_id = ?", (guild_id, user_id))
 
+    # Deletions owed at Flair (/forget-me)
+
+    async def owe_erasure(self, kind: str, item_id: str) -> None:
+        await self.db.execute(
+            "INSERT OR IGNORE INTO flair_erasures (kind, item_id, added_at) VALUES (?, ?, ?)",
+            (kind, item_id, self.clock()),
+        )
+
+    async def owed_erasures(self) -> list[tuple[str, str]]:
+        rows = await self.db.fetchall("SELECT kind, item_id FROM flair_erasures ORDER BY added_at")
+        return [(str(r["kind"]), str(r["item_id"])) for r in rows]
+
+    async def erased(self, kind: str, item_id: str, *, done: bool) -> None:
+        if done:
+            await self.db.execute("DELETE FROM flair_erasures WHERE kind = ? AND item_id = ?", (kind, item_id))
+        else:
+            await self.db.execute(
+                "UPDATE flair_erasures SET tries = tries + 1 WHERE kind = ? AND item_id = ?", (kind, item_id)
+            )
+
     # Uploads per Flair model
 
     async def uploads(self, flair_model_id: str) -> dict[str, str]:

@@ -5,6 +5,7 @@ Flair's free calls, showing a set, checking and stopping trainings, and deleting
 from __future__ import annotations
 
 import io
+import logging
 from typing import Any
 
 import discord
@@ -14,12 +15,14 @@ from bot.app import EaselBot
 from bot.errors import BadInput, FeatureUnavailable, NotAllowed
 from bot.jobs.access import Actor
 from bot.jobs.model import Job, JobStatus
-from bot.providers.base import ProviderError
+from bot.providers.base import NotFoundAtProvider, ProviderError
 from bot.providers.flair import TRAINING, FlairAdapter, FlairClient, TooLateToCancel
 from bot.quotas import QuotaLedger
 from bot.styles import StyleModel, StyleRepository
 from bot.training import Rules, TrainingSet, flow, menu
 from bot.tree import respond
+
+log = logging.getLogger(__name__)
 
 PROVIDER = "flair"
 CANCEL_WAIT_S = 10.0  # how long /style cancel waits for the job to end after Flair stopped it
@@ -134,17 +137,42 @@ class StyleWork:
         await self.call("delete the model", api.delete_model(style.flair_model_id))
 
     async def erase_member(self, guild_id: int | None, user_id: int) -> int:
-        """/forget-me: the member's style models, training images and predictions, here and at Flair."""
+        """/forget-me: the member's style models, training images and predictions, here and at Flair. The
+        deletions at Flair are recorded first and retried until done, so Flair being down never fails (or
+        half-does) the member's erase."""
         if guild_id is None:
             return 0
         styles = await self.repo.of_member(guild_id, user_id)
         for style in styles:
-            await self.forget_at_flair(style)
-            await self.repo.delete(style)
+            await self.repo.owe_erasure("model", style.flair_model_id)
         for prediction_id in await self.repo.member_predictions(guild_id, user_id):
-            await self.call("delete an image", self.flair.delete_prediction(prediction_id))
+            await self.repo.owe_erasure("prediction", prediction_id)
+        for style in styles:
+            await self.repo.delete(style)
         await self.repo.forget_member_jobs(guild_id, user_id)
+        await self.settle_erasures()
         return len(styles)
+
+    async def settle_erasures(self) -> int:
+        """Carry out the deletions owed at Flair; those that fail stay for the next try. Returns those left."""
+        left = 0
+        for kind, item_id in await self.repo.owed_erasures():
+            try:
+                if kind == "model":
+                    for item in await self.flair.list_data(item_id):
+                        await self.flair.delete_data(item_id, item.data_id)
+                    await self.flair.delete_model(item_id)
+                else:
+                    await self.flair.delete_prediction(item_id)
+            except NotFoundAtProvider:
+                pass  # already gone there: done
+            except ProviderError as exc:
+                log.warning("Flair could not delete %s %s now (%s); will retry", kind, item_id, exc.kind.value)
+                left += 1
+                await self.repo.erased(kind, item_id, done=False)
+                continue
+            await self.repo.erased(kind, item_id, done=True)
+        return left
 
     async def remove_images(self, style: StyleModel, training_set: TrainingSet, shas: list[str]) -> int:
         """Images already at Flair are deleted there too, so the next training learns from the set as it is."""

@@ -79,8 +79,17 @@ class Styles(commands.Cog):
 
     async def cog_load(self) -> None:
         menu.register(self.bot, self.rules.studio, self.add_from_message)
+        # Deletions at Flair still owed from an earlier /forget-me (Flair was down then): try again now.
+        self._settling = asyncio.create_task(self._settle(), name="easel-flair-erasures")
+
+    async def _settle(self) -> None:
+        try:
+            await self.work.settle_erasures()
+        except Exception as exc:  # noqa: BLE001 - a start-up chore must not take the bot down
+            self.bot.unexpected_errors.append(("settling Flair erasures", exc))
 
     async def cog_unload(self) -> None:
+        self._settling.cancel()
         menu.unregister(self.bot, self.rules.studio)
         self.bot.components.unregister(PREFIX, "train")
         self.images.uninstall()

@@ -457,6 +457,28 @@ async def test_forget_me_removes_styles_images_and_predictions_at_flair(
     assert house_word in final
 
 
+async def test_forget_me_while_flair_refuses_is_finished_at_flair_later(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, fake: FakeFlair
+) -> None:
+    easel = await start(easel_factory, fake)
+    ana = emulator.add_member("ana")
+    ink = await create(emulator, ana, "Ink", count=3)
+    await trained(emulator, easel, fake, ana, ink)
+    (model,) = fake.models.values()
+    fake.fail_next(403, count=1, route="DELETE /models")  # the first deletion at Flair is refused
+    ask = await emulator.invoke("forget-me", user=ana)
+    press = await emulator.press_button(await answer(ask), f"eq:forget:{ana.id}", user=ana)
+    await press.response()
+    done = await press.wait_original(lambda m: "Erased" in m["content"], timeout=10)
+    assert "went wrong" not in done["content"], "the member's erase is not failed by Flair"
+    assert await easel.bot.get_cog("Styles").repo.get(ink) is None  # type: ignore[union-attr]
+    assert not model.deleted and model.data_ids, "Flair refused: still there, and still owed"
+
+    await easel.restart()  # owed deletions are carried out at start
+    await emulator.wait_for(lambda: model.deleted, timeout=10)
+    assert model.data_ids == []
+
+
 async def images_of(easel: Easel, style_id: str) -> list[Any]:
     repo = easel.bot.get_cog("Styles").repo  # type: ignore[union-attr]
     style = await repo.get(style_id)

@@ -88,3 +88,13 @@ CREATE TABLE style_jobs (
     style_id TEXT
 );
 CREATE INDEX style_jobs_member ON style_jobs(guild_id, user_id);
+
+-- Deletions at Flair owed to members who used /forget-me: recorded before their rows here are removed, and
+-- retried (at start and at the next erase) until Flair confirms, so an outage never keeps their data there.
+CREATE TABLE flair_erasures (
+    kind     TEXT NOT NULL,                   -- model (its training images, then the model) | prediction
+    item_id  TEXT NOT NULL,
+    added_at REAL NOT NULL,
+    tries    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, item_id)
+);
