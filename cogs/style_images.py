@@ -8,6 +8,7 @@ Whoever presses pays, and may only use styles they may use.
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,14 @@ NUDGE = 0.5
 class Pick:
     style_id: str
     weight: float
+
+
+def with_exact_words(prompt: str, words: list[str]) -> str:
+    """A trigger word the member typed in another case is written as Flair gave it (it is matched exactly),
+    rather than added a second time."""
+    for word in words:
+        prompt = re.sub(rf"(?<![\w]){re.escape(word)}(?![\w])", word, prompt, flags=re.IGNORECASE)
+    return prompt
 
 
 def new_seed() -> int:
@@ -119,7 +128,7 @@ class StyleImages:
                 )
             )
             names.append(f"{style.name} ×{pick.weight:g}")
-        text = " ".join(prompt.split())
+        text = with_exact_words(" ".join(prompt.split()), [m.trigger_word for m in blended if m.trigger_word])
         if not text:
             raise BadInput("Describe the picture you want, e.g. “a lighthouse at dusk”.")
         try:

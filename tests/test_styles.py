@@ -250,6 +250,8 @@ async def test_whole_flow_with_a_restart_while_training(
     # The member writing the trigger word themselves: it is not added twice.
     _, _, own = await generate(emulator, ana, prompt=f"{word} harbour", style1=style)
     assert own == f"{word} harbour"
+    _, _, typed = await generate(emulator, ana, prompt=f"{word.lower()} harbour", style1=style)
+    assert typed == f"{word} harbour", "typed in another case: written as Flair gave it, not added twice"
 
     again = await emulator.press_button(result, f"ej:sagain:{image_job}", user=ana)
     again_job = job_id_in((await answer(again))["content"])
@@ -258,10 +260,11 @@ async def test_whole_flow_with_a_restart_while_training(
     more_job = job_id_in((await answer(more))["content"])
     await ready(emulator, more, more_job)
     seeds = [p.body["seed"] for p in fake.predictions.values()]
-    assert seeds[2] != seeds[0], "Again: a new seed"
-    assert seeds[3] == seeds[0], "More like this: the same seed"
+    assert seeds[3] != seeds[0], "Again: a new seed"
+    assert seeds[4] == seeds[0], "More like this: the same seed"
     bodies = list(fake.predictions.values())
-    assert bodies[3].body.get("guidance_scale") is not None, "...with a small change"
+    assert bodies[4].body.get("guidance_scale") == 5.5, "...with a small change: guidance nudged"
+    assert "guidance_scale" not in bodies[0].body
     stored = await easel.bot.jobs.store.get(more_job)
     assert stored is not None
     assert stored.parent_job == image_job
