@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot.jobs.engine import ProviderLimits
 from bot.jobs.model import JobStatus
-from bot.providers.flair import IMAGE, TRAINING
+from bot.providers.flair import IMAGE, TRAINING, FlairAdapter
 from bot.quotas import QuotaLedger
 from bot.settings import SettingsError, load_settings
 from tests.conftest import EaselFactory
@@ -38,14 +38,15 @@ async def fake() -> AsyncIterator[FakeFlair]:
     assert server.errors == []
 
 
-def quick_polls(easel: Easel) -> None:
-    """Flair trainings are first checked after 30 s in production; here at once (after every start)."""
-    setattr(easel.bot.jobs.adapters["flair"], "first_check_s", {TRAINING: 0.02, IMAGE: 0.02})  # noqa: B010
+@pytest.fixture(autouse=True)
+def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flair trainings are first checked after 30 s in production; here at once (restarts included)."""
+    monkeypatch.setattr(FlairAdapter, "first_check_s", {TRAINING: 0.02, IMAGE: 0.02})
 
 
 async def start(easel_factory: EaselFactory, fake: FakeFlair, **settings: Any) -> Easel:
     limits = ProviderLimits(min_poll_s=0.02, max_poll_s=0.1, retry_base_s=0.01)
-    easel = await easel_factory(
+    return await easel_factory(
         flair_api_key=KEY,
         flair_base_url=fake.base_url,
         style_min_images=MIN,
@@ -55,8 +56,6 @@ async def start(easel_factory: EaselFactory, fake: FakeFlair, **settings: Any) -
         provider_limits_override={"flair": limits},
         **settings,
     )
-    quick_polls(easel)
-    return easel
 
 
 def picture(who: str, n: int, fmt: str = "png", size: int = 300) -> Attachment:
@@ -216,7 +215,6 @@ async def test_whole_flow_with_a_restart_while_training(
     progress = await run(emulator, "style trainings", ana, style=style)
     assert "training" in progress["embeds"][0]["description"]
     await easel.restart()
-    quick_polls(easel)
     fake.advance(fake.training_seconds + 1)
     done = await ready(emulator, pressed, job_id)
     word = fake.trainings[training.id].trigger_word
@@ -269,6 +267,28 @@ async def test_whole_flow_with_a_restart_while_training(
     assert stored is not None
     assert stored.parent_job == image_job
     assert stored.credits == 2, "each image is charged"
+
+
+async def test_a_crash_mid_upload_resumes_from_the_database_log(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, fake: FakeFlair
+) -> None:
+    easel = await start(easel_factory, fake)
+    ana = emulator.add_member("ana")
+    ink = await create(emulator, ana, "Ink", count=3)
+    setattr(easel.bot.jobs.adapters["flair"], "upload_parallelism", 1)  # noqa: B010
+    fake.slow_next(0, count=2, route="upload_data")  # two uploads go through...
+    fake.slow_next(3, route="upload_data")  # ...the third hangs, and the bot dies meanwhile
+    ix, job_id = await start_training(emulator, ana, ink)
+    (model,) = fake.models.values()
+    await emulator.wait_for(lambda: len(fake.uploads_to(model.id)) == 3, timeout=10)
+    await easel.bot.jobs.scheduler.stop(grace=0)  # a crash: the submit is cut mid-upload
+    await easel.restart()
+    await eventually(lambda: status_is(easel, job_id, JobStatus.RUNNING), within=10)
+    # The two recorded uploads were not sent again (only the one cut off); the paid start went out once.
+    assert len(fake.uploads_to(model.id)) == 4
+    assert len(fake.trainings) == 1
+    fake.advance(fake.training_seconds + 1)
+    await ready(emulator, ix, job_id)
 
 
 # ---------------------------------------------------------------- blends and server styles
