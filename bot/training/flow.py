@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Sequence
 
 import discord
+from PIL import Image
 
 from bot import limits
 from bot.errors import BadInput, NotAllowed
@@ -47,6 +48,10 @@ async def prepare(
             prepared = await asyncio.to_thread(rules.prepare, checked.data)
         except BadInput as exc:
             problems.append(exc.message)
+            continue
+        except (OSError, ValueError, Image.DecompressionBombError):
+            # It passed the checks but cannot be re-encoded (a truncated or exotic file): refuse just this one.
+            problems.append(f"`{attachment.filename}` could not be read as a picture; try a PNG or JPEG copy.")
             continue
         sha = await files.put_input(prepared.data)
         fresh.append(NewImage(sha, checked.filename, prepared.format, len(prepared.data), prepared.width,
