@@ -24,7 +24,6 @@ from bot.errors import BadInput, NotAllowed, NotFound
 from bot.jobs.access import Actor, can_act, owns
 from bot.jobs.engine import NewInput
 from bot.jobs.model import ACTIVE
-from bot.permissions import is_server_admin
 from bot.portraits import (
     NAME_MAX,
     PROMPT_MAX,
@@ -472,7 +471,7 @@ class Portraits(commands.Cog):
     @app_commands.describe(everyone="Admins: list every member's models in this server")
     async def models(self, interaction: discord.Interaction[EaselBot], everyone: bool = False) -> None:
         guild_id = self._guild(interaction)
-        if everyone and not is_server_admin(interaction):
+        if everyone and not Actor.of(interaction).is_admin:
             raise NotAllowed("Only server admins can list everyone's portrait models.")
         found = await self.repo.models(guild_id, None if everyone else interaction.user.id, limit=25)
         if not found:
@@ -549,7 +548,7 @@ class Portraits(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        owner = None if is_server_admin(interaction) else interaction.user.id
+        owner = None if Actor.of(interaction).is_admin else interaction.user.id
         return self._choices(await self.repo.models(interaction.guild_id, owner), current, time.time())
 
 
