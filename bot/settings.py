@@ -6,6 +6,7 @@ The names are fixed: deployments and `.env.example` depend on them.
 
 from __future__ import annotations
 
+import json
 import os
 from enum import StrEnum
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.providers.flair.routes import Routes
 from bot.quotas.policy import Period, QuotaPolicy
 
 
@@ -76,6 +78,11 @@ class Settings(BaseSettings):
     portrait_recommended_images: int = Field(default=20, ge=1)
     portrait_max_images: int = Field(default=40, ge=1)
 
+    # Style models (Flair): images in a style's training set (Flair publishes no counts: these are Easel's)
+    style_min_images: int = Field(default=5, ge=1)
+    style_recommended_images: int = Field(default=10, ge=1)
+    style_max_images: int = Field(default=30, ge=1)
+
     # Quotas: defaults for servers whose admins set nothing, and the policy for DMs (no admins there)
     quota_server_allowance: int = Field(default=20, ge=0)
     quota_server_period: Literal["daily", "weekly", "monthly"] = "daily"
@@ -101,6 +108,9 @@ class Settings(BaseSettings):
     flair_api_key: SecretStr | None = None
     flair_base_url: AnyHttpUrl | None = None
     flair_auth_header: str = "API-Key"
+    # Where each Flair operation lives, e.g. {"rename_model": "PUT /models/{model_id}/name"} (JSON): the seed
+    # gives no paths, so a deployment corrects them without a release. Empty: the defaults of routes.py.
+    flair_paths: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     mimipanda_api_token: SecretStr | None = None
     mimipanda_base_url: AnyHttpUrl = AnyHttpUrl("https://mimi-panda.com/api/service")
     imagine_api_key: SecretStr | None = None
@@ -121,6 +131,19 @@ class Settings(BaseSettings):
         if isinstance(values, dict):
             return {k: v for k, v in values.items() if not (isinstance(v, str) and not v.strip())}
         return values
+
+    @field_validator("flair_paths", mode="before")
+    @classmethod
+    def _blank_paths(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return {}
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("flair_paths")
+    @classmethod
+    def _known_paths(cls, value: dict[str, str]) -> dict[str, str]:
+        Routes(value)  # unknown operations and malformed templates fail at start, not at the first request
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -17,4 +17,5 @@ EXTENSIONS: list[tuple[str, str | None]] = [
     ("cogs.create", None),  # /imagine /upscale /edit /video: builds only what the enabled studios can do
     ("cogs.studio_admin", None),
     ("cogs.portraits", "mimpi"),
+    ("cogs.styles", "flair"),
 ]

@@ -21,38 +21,30 @@ from bot import limits
 from bot.app import EaselBot
 from bot.delivery import BUTTON_PREFIX, FEATURE_TITLES, ButtonSpec
 from bot.errors import BadInput, NotAllowed, NotFound
-from bot.inputs import read_image
-from bot.jobs.access import Actor
+from bot.jobs.access import Actor, can_act, owns
 from bot.jobs.engine import NewInput
 from bot.jobs.model import ACTIVE
-from bot.media import contact_sheet_async
-from bot.permissions import is_server_admin
 from bot.portraits import (
     NAME_MAX,
-    PHOTO_MAX_BYTES,
-    PHOTO_MIN_SIDE,
     PROMPT_MAX,
     SUBJECTS,
-    NewPhoto,
-    Photo,
     PortraitModel,
     PortraitRepository,
-    TrainingSet,
     clean_subject,
-    normalise_photo_async,
-    parse_numbers,
-    photo_info,
+    rules,
+    subject_token,
     with_token,
 )
 from bot.providers.mimpi import PORTRAIT, TRAINING, MimpiAdapter
 from bot.quotas import QuotaLedger
+from bot.training import REFERRER_SQL, SetImage, TrainingSet, flow, menu, parse_numbers
 from bot.tree import defer, respond
 
 PROVIDER = "mimpi"
 SET_PREFIX = "pt"  # custom_id "pt:<action>:<set id>" for the review message's buttons
 MORE_ACTION = "pmore"  # "ej:pmore:<job id>" on generated portraits
 MAX_IMAGES_PER_IMAGE = 8
-ADD_MENU_NAME = "Add to my training set"
+ADD_MENU_NAME = menu.MENU_NAME
 _UNSAFE_NAME = re.compile(r"[`*_~|<>@#\\\n\r\t]+")
 
 
@@ -79,17 +71,10 @@ class Portraits(commands.Cog):
         if isinstance(adapter, MimpiAdapter):
             adapter.upload_log = self.repo  # uploads survive restarts: never uploaded or trained twice
         # Photos of open sets live in the job input store too: finished jobs must not delete them.
-        bot.jobs.store.add_input_referrer(
-            "SELECT 1 FROM portrait_photos p JOIN portrait_sets s ON s.id = p.set_id "
-            "WHERE p.sha256 = ? AND s.status = 'open' LIMIT 1"
-        )
+        bot.jobs.store.add_input_referrer(REFERRER_SQL)
         bot.member_data_erasers.append(self.repo.erase_member)
+        self.rules = rules(bot.settings)
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
-        self.add_menu = app_commands.ContextMenu(
-            name=ADD_MENU_NAME,
-            callback=self.add_from_message,
-            allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False),
-        )
         FEATURE_TITLES[TRAINING] = "Portrait model"
         FEATURE_TITLES[PORTRAIT] = "Portrait"
         bot.jobs.deliverer.buttons_for[PORTRAIT] = [ButtonSpec(MORE_ACTION, "More like this", "🔁")]
@@ -98,10 +83,10 @@ class Portraits(commands.Cog):
         bot.components.register(SET_PREFIX, "discard", self.on_discard_button)
 
     async def cog_load(self) -> None:
-        self.bot.tree.add_command(self.add_menu)
+        menu.register(self.bot, self.rules.studio, self.add_from_message)
 
     async def cog_unload(self) -> None:
-        self.bot.tree.remove_command(self.add_menu.name, type=self.add_menu.type)
+        menu.unregister(self.bot, self.rules.studio)
         self.bot.jobs.deliverer.buttons_for.pop(PORTRAIT, None)
         self.bot.components.unregister(BUTTON_PREFIX, MORE_ACTION)
         self.bot.components.unregister(SET_PREFIX, "train")
@@ -124,30 +109,8 @@ class Portraits(commands.Cog):
             raise NotFound("You have no training set open here. Start one with `/portrait new`.")
         return found
 
-    async def _sheet(self, photos: list[Photo]) -> tuple[bytes, list[int]]:
-        """The numbered contact sheet, and the numbers of photos whose file is gone."""
-        files = self.bot.jobs.files
-
-        def load() -> tuple[list[bytes], list[int]]:
-            datas, missing = [], []
-            for photo in photos:
-                path = files.input_path(photo.sha256)
-                if path.exists():
-                    datas.append(path.read_bytes())
-                else:
-                    datas.append(b"")
-                    missing.append(photo.number)
-            return datas, missing
-
-        datas, missing = await asyncio.to_thread(load)
-        return await contact_sheet_async(datas), missing
-
     def _limits_text(self) -> str:
-        s = self.bot.settings
-        return (
-            f"at least {s.portrait_min_images} to train, {s.portrait_recommended_images} or more recommended, "
-            f"at most {s.portrait_max_images}"
-        )
+        return self.rules.limits_text()
 
     async def _training_cost(self, guild_id: int) -> int | None:
         ledger = self.bot.ledger
@@ -202,13 +165,13 @@ class Portraits(commands.Cog):
             lines.append("Add photos with `/portrait add`, or the “Add to my training set” command on a message.")
             await respond(interaction, "\n".join(lines))
             return
-        sheet, missing = await self._sheet(photos)
+        sheet, missing = await flow.contact_sheet(self.bot.jobs.files, photos)
         if missing:
             gone = ", ".join(str(n) for n in missing)
             lines.append(f"❗ Photos {gone} are no longer stored: remove them and add them again.")
         lines.append(
             f"Remove photos by number with `/portrait remove numbers: 3, 7-9`. Prompts will call the subject "
-            f"“{training_set.token}”."
+            f"“{subject_token(training_set.subject)}”."
         )
         view = self._set_view(training_set, count, await self._training_cost(training_set.guild_id))
         await respond(
@@ -219,19 +182,19 @@ class Portraits(commands.Cog):
         )
         view.stop()  # the buttons are resolved from the database by the component router
 
-    def _owns(self, interaction: discord.Interaction[EaselBot], model: PortraitModel) -> bool:
-        return model.job.user_id == interaction.user.id and model.job.guild_id == interaction.guild_id
+    @staticmethod
+    def _owns(interaction: discord.Interaction[EaselBot], model: PortraitModel) -> bool:
+        """Only its owner makes pictures with a portrait model (admins may see and delete it, not use it)."""
+        return owns(model.job, Actor.of(interaction))
 
     async def _visible_model(
         self, interaction: discord.Interaction[EaselBot], model_id: str, *, admins: bool
     ) -> PortraitModel:
-        """The member's own model here (or, with `admins`, any model here for a server admin)."""
-        guild_id = self._guild(interaction)
+        """The member's own model here; with `admins`, any model this member may act on (bot/jobs/access.py)."""
+        self._guild(interaction)
         found = await self.repo.model(model_id.strip())
-        allowed = found is not None and (
-            self._owns(interaction, found)
-            or (admins and found.job.guild_id == guild_id and is_server_admin(interaction))
-        )
+        actor = Actor.of(interaction)
+        allowed = found is not None and (self._owns(interaction, found) or (admins and can_act(found.job, actor)))
         if found is None or found.deleted or not allowed:
             shown = re.sub(r"[^A-Za-z0-9_-]", "", model_id)[:20]
             raise NotFound(f"No such model of yours: `{shown}`. `/portrait models` lists yours.")
@@ -317,61 +280,27 @@ class Portraits(commands.Cog):
         given = [image1, image2, image3, image4, image5, image6, image7, image8, image9, image10]
         await self._add(interaction, [a for a in given if a is not None])
 
-    async def add_from_message(self, interaction: discord.Interaction[EaselBot], message: discord.Message) -> None:
-        if not message.attachments:
-            raise BadInput("That message has no attached photos to add.")
+    async def add_from_message(
+        self, interaction: discord.Interaction[EaselBot], message: discord.Message, set_id: int
+    ) -> None:
+        """The shared message command chose this member's open portrait set."""
+        flow.check_own_message(message, interaction.user.id, self.rules)
         await self._add(interaction, list(message.attachments))
 
     async def _add(self, interaction: discord.Interaction[EaselBot], attachments: list[discord.Attachment]) -> None:
         training_set = await self._open_set(interaction)
-        settings = self.bot.settings
-        count = len(await self.repo.photos(training_set.id))
-        if count >= settings.portrait_max_images:
-            raise BadInput(
-                f"Your training set already has {count} photos, the most allowed ({settings.portrait_max_images}). "
-                "Remove some with `/portrait remove` first."
-            )
+        if not can_act(training_set, Actor.of(interaction)):
+            raise NotAllowed("That training set is not yours.")
         await defer(interaction, ephemeral=True)  # downloads and checks take a moment
-        problems: list[str] = []
-        fresh: list[NewPhoto] = []
-        for position, attachment in enumerate(attachments):
-            try:
-                checked = await read_image(
-                    attachment, name="photo", position=position, max_bytes=PHOTO_MAX_BYTES, min_side=PHOTO_MIN_SIDE
-                )
-            except BadInput as exc:
-                problems.append(exc.message)
-                continue
-            data, width, height = await normalise_photo_async(checked.data)
-            sha = await self.bot.jobs.files.put_input(data)
-            fresh.append(NewPhoto(sha, checked.filename, "jpeg", len(data), width, height))
-        result = await self.repo.add_photos(training_set.id, fresh, settings.portrait_max_images)
-        refused = {p.sha256 for p in fresh if p.filename in result.over_limit}
-        await self.repo.forget_files(sorted(refused))
-        notes = [f"❌ {p}" for p in problems]
-        if result.duplicates:
-            notes.append(f"↩️ Already in your set: {', '.join(f'`{n}`' for n in result.duplicates)}.")
-        if result.over_limit:
-            notes.append(
-                f"⛔ Not added, the set is full ({settings.portrait_max_images} photos): "
-                + ", ".join(f"`{n}`" for n in result.over_limit)
-                + "."
-            )
-        if not result.added:
-            raise BadInput("\n".join(["No photos were added.", *notes])[: limits.MESSAGE_CONTENT_LIMIT])
-        head = f"✅ Added {len(result.added)} photo{'s' if len(result.added) != 1 else ''}: now {result.total}."
-        advice = ""
-        if result.total < settings.portrait_min_images:
-            advice = f" Training needs at least {settings.portrait_min_images}."
-        elif result.total < settings.portrait_recommended_images:
-            advice = f" {settings.portrait_recommended_images} or more are recommended."
-        else:
-            advice = " `/portrait review` to check them and train."
-        await respond(interaction, "\n".join([head + advice, *notes])[: limits.MESSAGE_CONTENT_LIMIT])
+        text = await flow.add_pictures(
+            self.repo.sets, self.rules, training_set, attachments, added_by=interaction.user.id
+        )
+        await respond(interaction, text)
 
     @portrait.command(name="review", description="See your training set: count, numbered photos, and train")
     async def review(self, interaction: discord.Interaction[EaselBot]) -> None:
         training_set = await self._open_set(interaction)
+        await self.repo.sets.touch(training_set.id)  # the shared message command adds here next
         await defer(interaction, ephemeral=True)
         await self._show_set(interaction, training_set, "🗂️ Your training set")
 
@@ -384,9 +313,9 @@ class Portraits(commands.Cog):
         photos = await self.repo.photos(training_set.id)
         if not photos:
             raise BadInput("Your training set has no photos to remove.")
-        chosen = parse_numbers(numbers, len(photos))
+        chosen = parse_numbers(numbers, len(photos), noun="photo", review="/portrait review")
         await defer(interaction, ephemeral=True)
-        removed = await self.repo.remove_photos(training_set.id, [p.sha256 for p in photos if p.number in chosen])
+        removed = await self.repo.sets.remove_images(training_set.id, [p.sha256 for p in photos if p.number in chosen])
         await self._show_set(
             interaction,
             training_set,
@@ -396,7 +325,7 @@ class Portraits(commands.Cog):
     @portrait.command(name="discard", description="Throw away your training set and its photos")
     async def discard(self, interaction: discord.Interaction[EaselBot]) -> None:
         training_set = await self._open_set(interaction)
-        await self.repo.discard(training_set.id)
+        await self.repo.sets.discard(training_set.id)
         await respond(interaction, f"🗑️ Discarded the training set **{training_set.name}** and its photos.")
 
     async def on_discard_button(
@@ -405,7 +334,7 @@ class Portraits(commands.Cog):
         training_set = await self._open_set(interaction)
         if str(training_set.id) != set_id:
             raise NotFound("That training set is no longer open.")
-        await self.repo.discard(training_set.id)
+        await self.repo.sets.discard(training_set.id)
         await respond(interaction, f"🗑️ Discarded the training set **{training_set.name}** and its photos.")
 
     # Training
@@ -424,9 +353,9 @@ class Portraits(commands.Cog):
             training_set = await self._open_set(interaction)
             if set_id is not None and str(training_set.id) != set_id:
                 raise NotFound("That training set is no longer open; `/portrait review` shows the current one.")
-            already = await self.repo.job_for_set(training_set.id)
+            already = await self.repo.sets.job_for_set(TRAINING, training_set.id)
             if already is not None:
-                await self.repo.mark_training(training_set.id, already)
+                await self.repo.sets.mark_training(training_set.id, already)
                 raise NotAllowed(f"This training set is already training (job `{already}`).")
             photos = await self.repo.photos(training_set.id)
             if len(photos) < settings.portrait_min_images:
@@ -444,14 +373,14 @@ class Portraits(commands.Cog):
                 params={
                     "name": training_set.name,
                     "subject": training_set.subject,
-                    "token": training_set.token,
+                    "token": subject_token(training_set.subject),
                     "photos": len(photos),
                     "_set_id": training_set.id,
                 },
                 inputs=inputs,
                 units=1,
             )
-            await self.repo.mark_training(training_set.id, job.id)
+            await self.repo.sets.mark_training(training_set.id, job.id)
         if len(photos) < settings.portrait_recommended_images:
             await respond(
                 interaction,
@@ -459,28 +388,8 @@ class Portraits(commands.Cog):
                 "results. Training takes a while: I'll mention you here when the model is ready.",
             )
 
-    async def _inputs(self, photos: list[Photo]) -> list[NewInput]:
-        files = self.bot.jobs.files
-
-        def load() -> tuple[list[NewInput], list[int]]:
-            made, missing = [], []
-            for photo in photos:
-                path = files.input_path(photo.sha256)
-                if not path.exists():
-                    missing.append(photo.number)
-                    continue
-                made.append(
-                    NewInput("photo", photo.filename, path.read_bytes(), photo_info(photo), position=photo.number)
-                )
-            return made, missing
-
-        inputs, missing = await asyncio.to_thread(load)
-        if missing:
-            raise BadInput(
-                f"Photos {', '.join(map(str, missing))} are no longer stored. Remove them with `/portrait remove` "
-                "and add them again."
-            )
-        return inputs
+    async def _inputs(self, photos: list[SetImage]) -> list[NewInput]:
+        return await flow.job_inputs(self.bot.jobs.files, self.rules, photos)
 
     # Generating
 
@@ -562,7 +471,7 @@ class Portraits(commands.Cog):
     @app_commands.describe(everyone="Admins: list every member's models in this server")
     async def models(self, interaction: discord.Interaction[EaselBot], everyone: bool = False) -> None:
         guild_id = self._guild(interaction)
-        if everyone and not is_server_admin(interaction):
+        if everyone and not Actor.of(interaction).is_admin:
             raise NotAllowed("Only server admins can list everyone's portrait models.")
         found = await self.repo.models(guild_id, None if everyone else interaction.user.id, limit=25)
         if not found:
@@ -639,7 +548,7 @@ class Portraits(commands.Cog):
     ) -> list[app_commands.Choice[str]]:
         if interaction.guild_id is None:
             return []
-        owner = None if is_server_admin(interaction) else interaction.user.id
+        owner = None if Actor.of(interaction).is_admin else interaction.user.id
         return self._choices(await self.repo.models(interaction.guild_id, owner), current, time.time())
 
 

@@ -20,6 +20,7 @@ from tests.emulator import DiscordEmulator, Member
 from tests.emulator.interaction import Interaction
 from tests.emulator.models import Attachment
 from tests.fakes import images
+from tests.fakes.flair import FakeFlair
 from tests.fakes.mimpi import FakeMimpi
 from tests.harness import Easel, eventually, free_port
 
@@ -494,3 +495,35 @@ async def test_photos_an_open_set_still_needs_survive_a_finished_training_and_fo
 
     await eventually(erased)
     assert not any(p.exists() for p in bob_paths)
+
+
+async def test_only_own_messages_feed_a_set_and_the_menu_adds_to_the_set_worked_on_last(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, fake: FakeMimpi
+) -> None:
+    async with FakeFlair(api_key="fl_live_123") as flair:
+        easel = await start(easel_factory, fake, flair_api_key="fl_live_123", flair_base_url=flair.base_url)
+        lea, ben = emulator.add_member("lea"), emulator.add_member("ben")
+        await run(emulator, "portrait new", lea, subject="woman", name="Lea")
+        repo: PortraitRepository = easel.bot.get_cog("Portraits").repo  # type: ignore[union-attr]
+        lea_set = await repo.open_set(emulator.guild_id, lea.id)
+        assert lea_set is not None
+
+        # Ben's selfies cannot become Lea's portrait model.
+        bens = emulator.user_message("me", user=ben, attachments=[photo("ben", 0)])
+        ix = await emulator.invoke_message_command("Add to my training set", bens, user=lea)
+        assert "Only your own messages" in (await answer(ix))["content"]
+        assert ix.ephemeral
+        assert await repo.photos(lea_set.id) == []
+
+        own = emulator.user_message("me", user=lea, attachments=[photo("lea", 0)])
+        ix = await emulator.invoke_message_command("Add to my training set", own, user=lea)
+        assert "now 1 in **Lea**" in (await answer(ix))["content"]
+
+        # One message command for both studios: it adds to the set the member worked on last.
+        await run(emulator, "style create", lea, name="Ink")
+        more = emulator.user_message("art", user=lea, attachments=[photo("lea", 1)])
+        ix = await emulator.invoke_message_command("Add to my training set", more, user=lea)
+        assert "now 1 in **Ink**" in (await answer(ix))["content"]
+        await run(emulator, "portrait review", lea)
+        ix = await emulator.invoke_message_command("Add to my training set", more, user=lea)
+        assert "now 2 in **Lea**" in (await answer(ix))["content"]
