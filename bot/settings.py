@@ -62,6 +62,14 @@ class Settings(BaseSettings):
     quota_dm_budget: int | None = Field(default=None, ge=0)
     quota_costs: dict[str, int] = Field(default_factory=dict)  # JSON, e.g. {"pbn": 5}
 
+    # Content rules: the owner's defaults (each server's admins set their own with /rules-admin)
+    content_age_restricted_only: bool = False  # servers that set nothing: generation only in NSFW channels
+    content_age_restricted_only_dms: bool = False  # DMs have no age-restricted channels: on refuses DMs
+
+    # Retention: files older than this many days are removed (None: kept); training photos once trained
+    retention_days: float | None = Field(default=None, gt=0)
+    retention_remove_trained_photos: bool = True
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -91,6 +99,12 @@ class Settings(BaseSettings):
     )
     @classmethod
     def _blank_optional(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _blank_keeps(cls, value: object) -> object:
+        # RETENTION_DAYS= (blank) means keep files for ever.
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")

@@ -11,6 +11,9 @@ EXTENSIONS: list[tuple[str, str | None]] = [
     ("cogs.jobs", None),
     ("cogs.quota", None),
     ("cogs.quota_admin", None),
+    ("cogs.rules_admin", None),
+    ("cogs.prompt_log", None),
+    ("cogs.retention", None),
     ("cogs.mimipanda", "mimipanda"),
     ("cogs.portraits", "mimpi"),
 ]
