@@ -44,6 +44,7 @@ _LOOKALIKES: Mapping[str, str] = {
 }
 # Between two letters of a blocked word: up to 3 of these (spaces, dots, dashes, stars...), never a letter.
 _SEPARATOR = r"[\s.\-_*~,/\\]{0,3}"
+_SEPARATOR_1 = r"[\s.\-_*~,/\\]{1,3}"
 _REPEATS = (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT)
 
 
@@ -69,7 +70,19 @@ _BEFORE, _AFTER = r"(?<![^\W_])", r"(?![^\W_])"
 
 
 def _word_body(key: str) -> str:
-    return _SEPARATOR.join(f"[{re.escape(c + _LOOKALIKES.get(c, ''))}]+" for c in key)
+    # Each letter once or more, also split by separators up to twice ("f o o x"); separators between letters.
+    # Written so that no two parts can take the same characters (a separator inside a letter's repeats is
+    # never empty) and the repeats of separated letters are bounded: matching stays linear even on
+    # "w w w w ..." or "wwww...", which unbounded or ambiguous forms turn into seconds of backtracking.
+    # Where the next letter can never be taken for this one, the repeats are possessive: no backtracking at all.
+    classes = [c + _LOOKALIKES.get(c, "") for c in key]
+    units = []
+    for index, chars in enumerate(classes):
+        following = classes[index + 1] if index + 1 < len(classes) else ""
+        greed = "+" if set(chars).isdisjoint(following) else ""
+        letter = f"[{re.escape(chars)}]+{greed}"
+        units.append(f"{letter}(?:{_SEPARATOR_1}{letter}){{0,2}}{greed}")
+    return _SEPARATOR.join(units)
 
 
 def word_regex(word: str) -> re.Pattern[str]:
