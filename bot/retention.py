@@ -158,8 +158,7 @@ class Retention:
             )
             report.results += 1
         # Folders of jobs the database no longer knows (a crash between writing files and the row).
-        known = await self._orphan_result_dirs(cutoff)
-        for folder in known:
+        for folder in await self._orphan_result_dirs(cutoff):
             report.bytes_freed += await asyncio.to_thread(_remove_tree, folder)
 
     async def _orphan_result_dirs(self, cutoff: float) -> list[Path]:

@@ -112,6 +112,9 @@ async def test_old_files_go_and_what_open_jobs_and_sets_need_stays(
     model_id = await emulator.wait_for(lambda: next(iter(mimpi.models), None))
     # A file nothing uses any more (a crash between storing and recording it).
     orphan = files.input_path(await files.put_input(b"left behind"))
+    stray = files.result_dir("nosuchjob")  # results of a job the database never recorded
+    stray.mkdir(parents=True)
+    (stray / "00_image.png").write_bytes(b"stray")
 
     # Everything on disk is old; in the database only the first job is.
     for path in [*files.inputs.rglob("*"), *files.results.rglob("*")]:
@@ -128,6 +131,7 @@ async def test_old_files_go_and_what_open_jobs_and_sets_need_stays(
     assert report.bytes_freed >= sum(r.size for r in old_results)
     assert not files.result_dir(old_job).exists()
     assert not orphan.exists()
+    assert not stray.exists()
     assert files.result_dir(new_job).exists(), "a result younger than the period stays"
     assert all(p.exists() for p in await photo_paths(easel, collecting.id)), "an open set's photos stay"
     assert all(p.exists() for p in await photo_paths(easel, training.id)), "a running job's inputs stay"
