@@ -107,6 +107,17 @@ class Settings(BaseSettings):
         # RETENTION_DAYS= (blank) means keep files for ever.
         return None if isinstance(value, str) and not value.strip() else value
 
+    # A blank line in .env means "not set": the default, not a parse error.
+    @field_validator("content_age_restricted_only", "content_age_restricted_only_dms", mode="before")
+    @classmethod
+    def _blank_is_off(cls, value: object) -> object:
+        return False if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("retention_remove_trained_photos", mode="before")
+    @classmethod
+    def _blank_is_on(cls, value: object) -> object:
+        return True if isinstance(value, str) and not value.strip() else value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

@@ -93,6 +93,8 @@ def test_a_blank_retention_setting_keeps_files() -> None:
     assert Settings(_env_file=None, retention_days="").retention_days is None  # type: ignore[call-arg]
     assert Settings(_env_file=None, retention_days="30").retention_days == 30  # type: ignore[call-arg]
     assert Settings(_env_file=None).retention_remove_trained_photos is True  # type: ignore[call-arg]
+    blank = Settings(_env_file=None, retention_remove_trained_photos="", content_age_restricted_only="")  # type: ignore[call-arg]
+    assert (blank.retention_remove_trained_photos, blank.content_age_restricted_only) == (True, False)
 
 
 async def test_old_files_go_and_what_open_jobs_and_sets_need_stays(
