@@ -106,6 +106,8 @@ def _nested_repeat(items: Any, inside_repeat: bool) -> bool:
                 return True
         elif op in (sre_constants.ASSERT, sre_constants.ASSERT_NOT) and _nested_repeat(arg[1], inside_repeat):
             return True
+        elif op is sre_constants.ATOMIC_GROUP and _nested_repeat(arg, inside_repeat):
+            return True  # refused too: simpler to explain than which nestings are safe
     return False
 
 
