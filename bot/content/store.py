@@ -55,12 +55,16 @@ class ContentStore:
         self.default_age_restricted_only = default_age_restricted_only
         self.clock = clock
         self._cache: dict[int, GuildRules] = {}
+        # Bumped by every write: a read that started before a write must not cache what it read.
+        self._generation: dict[int, int] = {}
 
     async def rules_for(self, guild_id: int) -> GuildRules:
         cached = self._cache.get(guild_id)
         if cached is None:
+            generation = self._generation.get(guild_id, 0)
             cached = await self.db.read(lambda conn: self._load(conn, guild_id))
-            self._cache[guild_id] = cached
+            if self._generation.get(guild_id, 0) == generation:
+                self._cache[guild_id] = cached
         return cached
 
     def _load(self, conn: sqlite3.Connection, guild_id: int) -> GuildRules:
@@ -92,9 +96,11 @@ class ContentStore:
         )
 
     async def _write(self, guild_id: int, fn: Callable[[sqlite3.Connection], object]) -> None:
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
         try:
             await self.db.write(fn)
         finally:
+            self._generation[guild_id] += 1
             self._cache.pop(guild_id, None)
 
     # Blocked words and patterns
