@@ -36,6 +36,11 @@ class Metrics:
             ["provider", "outcome"],
             registry=self.registry,
         )
+        self.data_dir_bytes = Gauge(
+            "easel_data_dir_bytes",
+            "Disk used by the data folder (database, inputs, results), measured every few minutes.",
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

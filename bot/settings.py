@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     # Paid features in DMs: off unless the owner turns them on (then the QUOTA_DM_* policy applies).
     dm_paid_features: bool = False
 
+    # Content rules: the owner's defaults (each server's admins set their own with /rules-admin)
+    content_age_restricted_only: bool = False  # servers that set nothing: generation only in NSFW channels
+    content_age_restricted_only_dms: bool = False  # DMs have no age-restricted channels: on refuses DMs
+
+    # Retention: files older than this many days are removed (None: kept); training photos once trained
+    retention_days: float | None = Field(default=None, gt=0)
+    retention_remove_trained_photos: bool = True
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -144,6 +152,23 @@ class Settings(BaseSettings):
     def _known_paths(cls, value: dict[str, str]) -> dict[str, str]:
         Routes(value)  # unknown operations and malformed templates fail at start, not at the first request
         return value
+
+    @field_validator("retention_days", mode="before")
+    @classmethod
+    def _blank_keeps(cls, value: object) -> object:
+        # RETENTION_DAYS= (blank) means keep files for ever.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    # A blank line in .env means "not set": the default, not a parse error.
+    @field_validator("content_age_restricted_only", "content_age_restricted_only_dms", mode="before")
+    @classmethod
+    def _blank_is_off(cls, value: object) -> object:
+        return False if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("retention_remove_trained_photos", mode="before")
+    @classmethod
+    def _blank_is_on(cls, value: object) -> object:
+        return True if isinstance(value, str) and not value.strip() else value
 
     @field_validator("log_level", mode="before")
     @classmethod

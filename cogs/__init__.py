@@ -13,6 +13,9 @@ EXTENSIONS: list[tuple[str, str | None]] = [
     ("cogs.quota_admin", None),
     ("cogs.owner", None),
     ("cogs.help", None),
+    ("cogs.rules_admin", None),
+    ("cogs.prompt_log", None),
+    ("cogs.retention", None),
     ("cogs.mimipanda", "mimipanda"),
     ("cogs.create", None),  # /imagine /upscale /edit /video: builds only what the enabled studios can do
     ("cogs.studio_admin", None),
