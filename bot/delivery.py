@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import aiohttp
 import discord
 
-from bot import limits, result_links
+from bot import labels, limits, result_links
 from bot.components import Spends, button_label
 from bot.jobs.files import FileStore
 from bot.jobs.model import Job, JobStatus, ResultRecord
@@ -123,12 +123,7 @@ def _view(job_id: str, buttons: Sequence[ButtonSpec]) -> discord.ui.View | None:
 
 
 def summarize_params(params: dict[str, Any]) -> list[tuple[str, str]]:
-    shown = []
-    for key, value in params.items():
-        if value is None or key.startswith("_") or key == "prompt":
-            continue
-        shown.append((key.replace("_", " "), str(value)[:100]))
-    return shown[:8]
+    return labels.describe(params)
 
 
 class Deliverer:

@@ -147,7 +147,9 @@ async def test_quota_for_a_fresh_member_then_after_spending_and_while_a_job_runs
     assert fresh["status"] is None
     reset = datetime.fromtimestamp(fresh["resets"], UTC)
     assert (reset.weekday(), reset.hour, reset.minute) == (0, 0, 0), "weekly allowances reset on Mondays 00:00 UTC"
-    assert "No image service is switched on" in fresh["costs"], "no provider is on: no cost table"
+    # No paid studio is on: only Easel's own studio, free by default, is in the cost table.
+    assert "Coloring page (Easel's studio): **0 credits** per image" in fresh["costs"]
+    assert "Mimi Panda" not in fresh["costs"] and "Imagine" not in fresh["costs"]
 
     await spend(emulator, member, 3)
     after = await quota(emulator, member)

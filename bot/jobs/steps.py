@@ -280,7 +280,9 @@ class Steps:
         if isinstance(outcome, Finished):
             await self.finished(job, outcome)
         elif isinstance(outcome, Failed):
-            await self.fail(job, outcome.kind, outcome.message)
+            # Stopped at the studio (e.g. a training cancelled there): that is a cancellation, not a failure.
+            status = JobStatus.CANCELLED if outcome.kind is ErrorKind.CANCELLED else JobStatus.FAILED
+            await self.fail(job, outcome.kind, outcome.message, status=status)
         else:
             await self.pending(job, outcome)
 

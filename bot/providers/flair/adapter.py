@@ -146,6 +146,9 @@ class FlairAdapter(Adapter):
         prediction = await self.api.get_prediction(str(prediction_id))
         return self._prediction_outcome(job, str(prediction_id), prediction)
 
+    def cancellable(self, feature: str) -> bool:
+        return feature == TRAINING  # a training can be stopped (until it is done); a prediction cannot
+
     async def cancel(self, job: JobContext) -> bool:
         """Trainings only (predictions have no cancel). False when Flair says it is too late."""
         model_id, training_id = job.ref.get("model_id"), job.ref.get("training_id")
