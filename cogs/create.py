@@ -16,11 +16,12 @@ from discord import app_commands
 from discord.app_commands import Choice
 from discord.ext import commands
 
+from bot import labels
 from bot.app import EaselBot
 from bot.delivery import FEATURE_TITLES
 from bot.errors import BadInput
 from bot.inputs import read_image
-from bot.providers.imagine.choices import VIDEO_ASPECTS
+from bot.providers.imagine.choices import ASPECT_LABELS, BACKGROUND_STYLES, IMAGE_STYLES, VIDEO_ASPECTS, VIDEO_STYLES
 from bot.providers.imagine.models import PROMPT_MAX
 from bot.providers.routing import studio_name
 from bot.tree import defer
@@ -59,6 +60,9 @@ class Create(commands.Cog):
         self.jobs = StudioJobs(bot)
         self.actions = ResultActions(bot, self.jobs)
         FEATURE_TITLES.update(TITLES)
+        labels.register("style", "Style", IMAGE_STYLES | VIDEO_STYLES | BACKGROUND_STYLES)
+        labels.register("aspect_ratio", "Shape", ASPECT_LABELS)
+        labels.register("seed", "Seed")
         self.built: list[app_commands.Command[Any, ..., None] | app_commands.Group] = []
         router = self.jobs.router
         if image := router.studios("image"):

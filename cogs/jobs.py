@@ -11,11 +11,14 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import labels
 from bot.app import EaselBot
 from bot.delivery import BUTTON_PREFIX, feature_title
 from bot.errors import NotAllowed, NotFound
 from bot.jobs.access import Actor, can_delete_result, can_see_result, can_view
+from bot.jobs.engine import PROVIDER_NAMES
 from bot.jobs.model import Delivery, Job, JobStatus
+from bot.retention import REMOVED_KEY
 from bot.tree import defer, respond
 
 STATUS_ICONS = {
@@ -54,24 +57,25 @@ def job_line(job: Job) -> str:
 def details_embed(job: Job) -> discord.Embed:
     embed = discord.Embed(title=f"{feature_title(job.feature)} — job {job.id}", colour=discord.Colour.blurple())
     embed.add_field(name="Status", value=f"{STATUS_ICONS[job.status]} {job.status.value}")
-    embed.add_field(name="Service", value=job.provider)
+    embed.add_field(name="Studio", value=PROVIDER_NAMES.get(job.provider, job.provider))
     embed.add_field(name="Credits", value=str(job.credits))
     embed.add_field(name="Asked", value=f"<t:{int(job.created_at)}:f>")
     if job.finished_at:
         embed.add_field(name="Took", value=f"{job.finished_at - job.created_at:.0f} s")
     if job.user_id:
         embed.add_field(name="By", value=f"<@{job.user_id}>")
-    params = "\n".join(
-        f"**{k.replace('_', ' ')}**: {str(v)[:200]}"
-        for k, v in job.params.items()
-        if v is not None and not k.startswith("_")  # internal keys (provider ids) are not for members
-    )
+    prompt = job.params.get("prompt")
+    shown = ([("Prompt", str(prompt)[:300])] if prompt else []) + labels.describe(job.params, limit=12)
+    params = "\n".join(f"**{name}**: {value}" for name, value in shown)
     if params:
         embed.add_field(name="Options", value=params[:1024], inline=False)
     if job.error:
         embed.add_field(name="Error", value=job.error[:1024], inline=False)
     if job.parent_job:
         embed.add_field(name="Made from", value=f"job `{job.parent_job}`")
+    removed = job.meta.get(REMOVED_KEY)
+    if isinstance(removed, int | float):
+        embed.add_field(name="Files", value=f"removed <t:{int(removed)}:R> (this server keeps them for a while)")
     link = message_link(job)
     if link:
         embed.add_field(name="Result", value=f"[jump to it]({link})")
@@ -113,7 +117,7 @@ class Jobs(commands.Cog):
         found = await self._visible_job(interaction, job)
         await defer(interaction, ephemeral=True)
         files: list[discord.File] = []
-        if found.status is JobStatus.SUCCEEDED:
+        if found.status is JobStatus.SUCCEEDED and not found.meta.get(REMOVED_KEY):
             for record in await self.bot.jobs.store.results(found.id):
                 if not record.send:
                     continue  # extras (e.g. PBN SVG/PDF) are offered by their own buttons

@@ -20,6 +20,7 @@ from discord.app_commands import Choice
 from discord.ext import commands
 from pydantic import ValidationError
 
+from bot import labels
 from bot.app import EaselBot
 from bot.components import Handler, Spends
 from bot.delivery import FEATURE_TITLES, ButtonSpec, button_id
@@ -183,6 +184,28 @@ STRENGTH_CHOICES = [
 FILTER_SUGGESTIONS = ("artistic", *(value for value in AI_FILTER_TYPES if value != "none"))
 
 
+def _choice_labels(choices: list[Choice[str]]) -> dict[str, str]:
+    return {str(c.value): c.name.split(":")[0].split(" (")[0] for c in choices}
+
+
+def register_labels() -> None:
+    """How this studio's options read in results and Details ("Detailed", "3:4 portrait")."""
+    labels.register("type", "Type", TYPE_LABELS)
+    labels.register("version", "Version")
+    labels.register("aspect_ratio", "Shape", _choice_labels(AI_COLORING_RATIOS) | _choice_labels(AI_IMAGE_RATIOS))
+    labels.register("style", "Style", _choice_labels(STYLE_CHOICES))
+    labels.register("number_of_colors", "Colours")
+    labels.register("segments_complexity", "Areas", _choice_labels(SEGMENT_CHOICES))
+    labels.register("gradient_step", "Gradient", _choice_labels(GRADIENT_CHOICES))
+    labels.register("color_precision", "Colour precision", _choice_labels(PRECISION_CHOICES))
+    labels.register("canvas_size", "Canvas (inches)")
+    labels.register("details_filter", "Detail filter")
+    labels.register("ai_filter_type", "Art style", _choice_labels(ART_STYLE_CHOICES))
+    labels.register("min_area", "Smallest area (%)")
+    labels.register("filter_type", "Filter")
+    labels.register("upscale", "Factor", {"2": "2x", "4": "4x"})
+
+
 def _option(field: str) -> str:
     return OPTION_NAMES.get(field, field)
 
@@ -234,6 +257,7 @@ class MimiPanda(commands.Cog):
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
         FEATURE_TITLES.update(TITLES)
+        register_labels()
         for feature, buttons in RESULT_BUTTONS.items():
             bot.jobs.deliverer.buttons_for[feature] = buttons
         router = bot.components
