@@ -1,0 +1,369 @@
+"""The chaos scenario: members start jobs at random while the studio and Discord fail at random and the
+bot is SIGKILLed mid-flight; then the invariants (see chaos_checks.py).
+
+The bot runs in a subprocess (bench/chaos_worker.py) and is killed with SIGKILL: no task is cancelled, no
+transaction finished, no socket closed politely, which is what a crash, an OOM kill or a lost host does. An
+in-process "stop the scheduler with grace=0" would still let finally-blocks and pending writes run, and would
+share the event loop with the emulator. The emulator and the studio live in this process, so they outlive
+every restart and see everything the bot ever sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import BaseModel, Field
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import chaos_checks as checks  # noqa: E402
+from bench.chaos_worker import WorkerConfig  # noqa: E402
+from tests.emulator import DiscordEmulator  # noqa: E402
+from tests.emulator.faults import KINDS as DISCORD_KINDS  # noqa: E402
+from tests.emulator.faults import RestFaults  # noqa: E402
+from tests.fakes.studio import FAULT_KINDS as STUDIO_KINDS  # noqa: E402
+from tests.fakes.studio import FakeStudio, RandomFaults  # noqa: E402
+from tests.harness import free_port  # noqa: E402
+
+WORKER = ROOT / "bench" / "chaos_worker.py"
+READY_TIMEOUT_S = 60.0  # a worker's start on a busy 2-core machine (imports, login, resume)
+STOP_TIMEOUT_S = 15.0
+STYLES = ("sync", "poll", "callback")
+
+
+class ChaosConfig(BaseModel):
+    jobs: int = Field(default=200, ge=1, le=5000)
+    restarts: int = Field(default=5, ge=0, le=100)
+    seed: int = 1
+    fault_rate: float = Field(default=0.15, ge=0.0, le=1.0)
+    members: int = Field(default=30, ge=1, le=500)
+    spread_s: float | None = None  # jobs start over this many seconds; default 0.25 s a job, at least 8 s
+    cancel_share: float = Field(default=0.1, ge=0.0, le=1.0)  # per job started: a member also presses /cancel
+    fail_share: float = Field(default=0.05, ge=0.0, le=1.0)  # prompts the studio fails (refund path)
+    multi_part_share: float = Field(default=0.05, ge=0.0, le=1.0)  # 12 images: a result in two messages
+    deadline_s: float = 40.0  # the adapters' job deadline: a job the engine still tracks ends by then
+    adapter_timeout_s: float = 1.0
+    slow_s: float = 1.6  # slow studio answers: beyond the adapter timeout
+    slot_limit: int = 4  # the poll studio's concurrent jobs
+    callback_finish_s: float = 1.0  # callback-style jobs finish (and call back) this long after their create
+    final_wait_s: float = 60.0  # after the last start and restart: how long jobs get to reach an end
+    studio_kinds: tuple[str, ...] = STUDIO_KINDS
+    discord_kinds: tuple[str, ...] = DISCORD_KINDS
+    log_level: str = "WARNING"
+    keep_dir: Path | None = None  # keep the data folder and worker logs here (else a temporary folder)
+
+    def spread(self) -> float:
+        return self.spread_s if self.spread_s is not None else max(8.0, self.jobs * 0.25)
+
+
+@dataclass
+class ChaosReport:
+    config: ChaosConfig
+    jobs: int = 0
+    invoked: int = 0
+    not_dispatched: int = 0
+    cancels: int = 0
+    restarts: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    deliveries: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    invariants: list[checks.Invariant] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    slot_peak: int = 0
+    settle_s: float = 0.0
+    wall_s: float = 0.0
+    data_dir: Path | None = None
+
+    @property
+    def violations(self) -> dict[str, int]:
+        return {inv.name: inv.count for inv in self.invariants if inv.count}
+
+
+class Worker:
+    """The bot's process: start, SIGKILL, or stop gracefully; its stdout is read for READY / UNEXPECTED."""
+
+    def __init__(self, config: WorkerConfig, log: IO[bytes], unexpected: list[str]) -> None:
+        self._config = config
+        self._log = log
+        self._unexpected = unexpected
+        self._proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.returncode is None
+
+    async def start(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(WORKER),
+            self._config.model_dump_json(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._log,
+            cwd=str(ROOT),
+        )
+        ready = asyncio.get_running_loop().create_future()
+        self._reader = asyncio.create_task(self._read(self._proc, ready))
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), READY_TIMEOUT_S)
+        except TimeoutError:
+            await self.kill()
+            raise RuntimeError("the bot process did not become ready (see its log)") from None
+
+    async def _read(self, proc: asyncio.subprocess.Process, ready: asyncio.Future[None]) -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            if line == "READY" and not ready.done():
+                ready.set_result(None)
+            elif line.startswith("UNEXPECTED "):
+                self._unexpected.append(line.removeprefix("UNEXPECTED "))
+        if not ready.done():
+            ready.set_exception(RuntimeError(f"the bot process exited ({proc.returncode}) before it was ready"))
+
+    async def kill(self) -> None:
+        """SIGKILL: the crash."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.kill()
+        await self._reap()
+
+    async def stop(self) -> None:
+        """SIGTERM: Easel's own graceful stop (only at the very end, so the database file is tidy)."""
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            try:
+                await asyncio.wait_for(self._proc.wait(), STOP_TIMEOUT_S)
+            except TimeoutError:
+                self._proc.kill()
+        await self._reap()
+
+    async def _reap(self) -> None:
+        if self._proc is not None:
+            await self._proc.wait()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._reader, 5)
+        self._proc, self._reader = None, None
+
+
+class Chaos:
+    def __init__(self, config: ChaosConfig, data_dir: Path) -> None:
+        self.cfg = config
+        self.data_dir = data_dir
+        self.rng = random.Random(config.seed)
+        self.studio_faults = RandomFaults(
+            config.fault_rate, random.Random(config.seed * 3 + 1), kinds=config.studio_kinds, slow_s=config.slow_s
+        )
+        self.discord_faults = RestFaults(
+            config.fault_rate, random.Random(config.seed * 3 + 2), kinds=config.discord_kinds
+        )
+        self.studio = FakeStudio(chaos=self.studio_faults)
+        self.emu = DiscordEmulator()
+        self.emu.middlewares.append(self.discord_faults.middleware)
+        self.report = ChaosReport(config, data_dir=data_dir)
+        self.up = asyncio.Event()
+        self.db_path = data_dir / "easel.db"
+        self._finishing: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # Reading the bot's database from outside (read-only; the bot is the only writer)
+
+    def _member_jobs(self, user_id: int) -> list[str]:
+        try:
+            with checks.connect_ro(self.db_path) as conn:
+                return [r[0] for r in conn.execute("SELECT id FROM jobs WHERE user_id = ?", (user_id,))]
+        except sqlite3.Error:
+            return []
+
+    def _unsettled(self) -> int:
+        """Jobs not final, or final with a notice or result still to post."""
+        try:
+            with checks.connect_ro(self.db_path) as conn:
+                row = conn.execute(
+                    "SELECT COUNT(*) FROM jobs WHERE status NOT IN ('succeeded', 'failed', 'cancelled', 'expired') "
+                    "OR delivery = 'pending'"
+                ).fetchone()
+                return int(row[0])
+        except sqlite3.Error:
+            return -1
+
+    # Members
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _wait_up(self) -> bool:
+        try:
+            await asyncio.wait_for(self.up.wait(), READY_TIMEOUT_S)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _start_job(self, index: int, member: Any) -> None:
+        rng = self.rng
+        style = rng.choice(STYLES)
+        prompt = f"chaos-{index} a lighthouse"
+        if style != "sync" and rng.random() < self.cfg.fail_share:
+            prompt += " FAILME"
+        options: dict[str, Any] = {"prompt": prompt, "style": style, "size": 48}
+        if style != "sync":
+            options["count"] = 12 if rng.random() < self.cfg.multi_part_share else rng.choice((1, 1, 2))
+        cancel_after = rng.uniform(0.2, 4.0) if rng.random() < self.cfg.cancel_share else None
+        if not await self._wait_up():
+            self.report.not_dispatched += 1
+            return
+        try:
+            await self.emu.invoke("studio", options, user=member)
+            self.report.invoked += 1
+        except Exception:  # the bot went down between the check and the dispatch
+            self.report.not_dispatched += 1
+            return
+        if cancel_after is not None:
+            self._spawn(self._cancel_later(member, cancel_after))
+
+    async def _cancel_later(self, member: Any, delay: float) -> None:
+        await asyncio.sleep(delay)
+        jobs = await asyncio.to_thread(self._member_jobs, member.id)
+        if not jobs or not await self._wait_up():
+            return
+        with contextlib.suppress(Exception):
+            await self.emu.invoke("cancel", {"job": self.rng.choice(jobs)}, user=member)
+            self.report.cancels += 1
+
+    async def _load(self, members: list[Any]) -> None:
+        spread = self.cfg.spread()
+        times = sorted(self.rng.uniform(0, spread) for _ in range(self.cfg.jobs))
+        started = time.monotonic()
+        for index, at in enumerate(times):
+            await asyncio.sleep(max(0.0, started + at - time.monotonic()))
+            self._spawn(self._start_job(index, self.rng.choice(members)))
+
+    async def _crashes(self, worker: Worker) -> None:
+        spread = self.cfg.spread()
+        times = sorted(self.rng.uniform(0.15 * spread, spread) for _ in range(self.cfg.restarts))
+        started = time.monotonic()
+        for at in times:
+            await asyncio.sleep(max(0.0, started + at - time.monotonic()))
+            self.up.clear()
+            await worker.kill()
+            self.report.restarts += 1
+            await asyncio.sleep(self.rng.uniform(0.0, 1.0))  # down for a moment, as a supervisor would restart it
+            await worker.start()
+            self.up.set()
+
+    # The studio's side of callback-style jobs: they finish on their own, then call Easel back
+
+    async def _finish_callbacks(self) -> None:
+        while True:
+            now = time.time()
+            created = {a.studio_id: a.at for a in self.studio.accepted if a.route == "jobs"}
+            for job in list(self.studio.jobs.values()):
+                if (
+                    job.callback_url
+                    and job.status in ("queued", "running")
+                    and job.id not in self._finishing
+                    and now - created.get(job.id, now) >= self.cfg.callback_finish_s
+                ):
+                    self._finishing.add(job.id)
+                    outcome = "failed" if "FAILME" in job.prompt else "done"
+                    self._spawn(self.studio.fail(job.id) if outcome == "failed" else self.studio.finish(job.id))
+            await asyncio.sleep(0.2)
+
+    # The run
+
+    async def run(self) -> ChaosReport:
+        started = time.monotonic()
+        await self.studio.start()
+        await self.emu.start()
+        members = [self.emu.add_member(f"member{i}") for i in range(self.cfg.members)]
+        config = WorkerConfig(
+            bot_token=self.emu.bot_token,
+            api_base=self.emu.api_base,
+            gateway_url=self.emu.gateway_url,
+            data_dir=self.data_dir,
+            http_port=free_port(),
+            studio_url=self.studio.base_url,
+            studio_token=self.studio.token,
+            adapter_timeout_s=self.cfg.adapter_timeout_s,
+            deadline_s=self.cfg.deadline_s,
+            slot_limit=self.cfg.slot_limit,
+            log_level=self.cfg.log_level,
+        )
+        finisher = asyncio.create_task(self._finish_callbacks())
+        with (self.data_dir / "bot.log").open("ab") as log:
+            worker = Worker(config, log, self.report.unexpected)
+            try:
+                await worker.start()
+                self.up.set()
+                await asyncio.gather(self._load(members), self._crashes(worker))
+                await self._settle()
+                await worker.stop()
+            finally:
+                await worker.kill()
+                finisher.cancel()
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(finisher, *self._tasks, return_exceptions=True)
+        self.studio_faults.enabled = self.discord_faults.enabled = False
+        await self._check(members)
+        await self.emu.stop()
+        await self.studio.stop()
+        self.report.wall_s = time.monotonic() - started
+        return self.report
+
+    async def _settle(self) -> None:
+        """Wait (bounded) until every job has ended and its notice or result is out."""
+        # Commands still in flight (a cancel pressed late) get their few seconds first.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
+        began = time.monotonic()
+        while time.monotonic() - began < self.cfg.final_wait_s:
+            if await asyncio.to_thread(self._unsettled) == 0:
+                break
+            await asyncio.sleep(0.5)
+        self.report.settle_s = time.monotonic() - began
+
+    async def _check(self, members: list[Any]) -> None:
+        jobs = await asyncio.to_thread(checks.read_jobs, self.db_path)
+        report = self.report
+        report.jobs = len(jobs)
+        report.statuses = Counter(job.status for job in jobs)
+        report.deliveries = Counter(job.delivery for job in jobs)
+        report.faults = Counter(
+            {f"studio {k}": v for k, v in self.studio_faults.injected.items()}
+            | {f"discord {k}": v for k, v in self.discord_faults.injected.items()}
+        )
+        messages = checks.posted_messages(self.emu, [m.id for m in members])
+        slots, report.slot_peak = checks.check_slots(
+            jobs, self.studio.accepted, self.studio.finished_seen, "studio_poll", self.cfg.slot_limit
+        )
+        report.invariants = [
+            checks.check_stuck(jobs),
+            checks.check_submitted_twice(jobs, self.studio.accepted),
+            checks.check_delivered_twice(jobs, messages),
+            *await asyncio.to_thread(checks.check_settlements, self.db_path, jobs),
+            await asyncio.to_thread(checks.check_balances, self.db_path),
+            slots,
+        ]
+
+
+async def run_chaos(config: ChaosConfig) -> ChaosReport:
+    if config.keep_dir is not None:
+        config.keep_dir.mkdir(parents=True, exist_ok=True)
+        return await Chaos(config, config.keep_dir).run()
+    with tempfile.TemporaryDirectory(prefix="easel-chaos-") as tmp:
+        return await Chaos(config, Path(tmp)).run()
