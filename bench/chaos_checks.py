@@ -11,7 +11,8 @@ import json
 import re
 import sqlite3
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,15 +53,24 @@ class JobRow:
     finished_at: float | None
 
 
-def connect_ro(db_path: Path) -> sqlite3.Connection:
+@contextmanager
+def reading(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """A read-only connection to the bot's database (the bot stays its only writer), closed after use."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=10)
     conn.row_factory = sqlite3.Row
-    return conn
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 def read_jobs(db_path: Path) -> list[JobRow]:
-    with connect_ro(db_path) as conn:
-        rows = conn.execute("SELECT id, status, credits, provider, params, delivery, finished_at FROM jobs").fetchall()
+    with reading(db_path) as conn:
+        return read_jobs_in(conn)
+
+
+def read_jobs_in(conn: sqlite3.Connection) -> list[JobRow]:
+    rows = conn.execute("SELECT id, status, credits, provider, params, delivery, finished_at FROM jobs").fetchall()
     jobs = []
     for r in rows:
         match = TAG.search(str(json.loads(r["params"]).get("prompt", "")))
@@ -144,7 +154,7 @@ def check_settlements(db_path: Path, jobs: Sequence[JobRow]) -> list[Invariant]:
     both = Invariant("charged and refunded")
     neither = Invariant("neither charged nor refunded (terminal, credits > 0)")
     wrong = Invariant("settled against its outcome (success refunded, failure charged)", extra=True)
-    with connect_ro(db_path) as conn:
+    with reading(db_path) as conn:
         rows = conn.execute(
             "SELECT job_id, kind FROM quota_ledger WHERE kind IN ('commit', 'refund') AND job_id IS NOT NULL"
         ).fetchall()
@@ -165,7 +175,7 @@ def check_settlements(db_path: Path, jobs: Sequence[JobRow]) -> list[Invariant]:
 def check_balances(db_path: Path) -> Invariant:
     """The running balances (quota_members, quota_guilds) against the same sums re-derived from the entries."""
     inv = Invariant("ledger balances differ from the entries")
-    with connect_ro(db_path) as conn:
+    with reading(db_path) as conn:
         entries = conn.execute(
             "SELECT guild_key, user_id, kind, period_start, allowance_delta, bonus_delta FROM quota_ledger"
         ).fetchall()

@@ -33,6 +33,7 @@ from bench.chaos_worker import WorkerConfig  # noqa: E402
 from tests.emulator import DiscordEmulator  # noqa: E402
 from tests.emulator.faults import KINDS as DISCORD_KINDS  # noqa: E402
 from tests.emulator.faults import RestFaults  # noqa: E402
+from tests.emulator.interaction import Interaction  # noqa: E402
 from tests.fakes.studio import FAULT_KINDS as STUDIO_KINDS  # noqa: E402
 from tests.fakes.studio import FakeStudio, RandomFaults  # noqa: E402
 from tests.harness import free_port  # noqa: E402
@@ -40,6 +41,8 @@ from tests.harness import free_port  # noqa: E402
 WORKER = ROOT / "bench" / "chaos_worker.py"
 READY_TIMEOUT_S = 60.0  # a worker's start on a busy 2-core machine (imports, login, resume)
 STOP_TIMEOUT_S = 15.0
+MIN_UP_S = 2.0  # between a restart and the next crash
+COMMANDS_WAIT_S = 15.0  # for the bot to take the last commands (it answers in well under 3 s when alive)
 STYLES = ("sync", "poll", "callback")
 
 
@@ -74,6 +77,8 @@ class ChaosReport:
     jobs: int = 0
     invoked: int = 0
     not_dispatched: int = 0
+    unanswered: int = 0  # commands whose interaction was never acknowledged (a Discord fault or a crash)
+    lost_commands: int = 0  # commands that made no job: never reached the bot, or died with it
     cancels: int = 0
     restarts: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
@@ -177,12 +182,13 @@ class Chaos:
         self.db_path = data_dir / "easel.db"
         self._finishing: set[str] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._commands: dict[int, Interaction] = {}  # tag -> the /studio interaction that carried it
 
     # Reading the bot's database from outside (read-only; the bot is the only writer)
 
     def _member_jobs(self, user_id: int) -> list[str]:
         try:
-            with checks.connect_ro(self.db_path) as conn:
+            with checks.reading(self.db_path) as conn:
                 return [r[0] for r in conn.execute("SELECT id FROM jobs WHERE user_id = ?", (user_id,))]
         except sqlite3.Error:
             return []
@@ -190,7 +196,7 @@ class Chaos:
     def _unsettled(self) -> int:
         """Jobs not final, or final with a notice or result still to post."""
         try:
-            with checks.connect_ro(self.db_path) as conn:
+            with checks.reading(self.db_path) as conn:
                 row = conn.execute(
                     "SELECT COUNT(*) FROM jobs WHERE status NOT IN ('succeeded', 'failed', 'cancelled', 'expired') "
                     "OR delivery = 'pending'"
@@ -198,6 +204,13 @@ class Chaos:
                 return int(row[0])
         except sqlite3.Error:
             return -1
+
+    def _unseen_commands(self) -> list[int]:
+        """Tags of /studio commands the bot has neither answered nor made a job of (yet)."""
+        with contextlib.suppress(sqlite3.Error), checks.reading(self.db_path) as conn:
+            made = {job.tag for job in checks.read_jobs_in(conn)}
+            return [tag for tag, ix in self._commands.items() if ix.callback is None and tag not in made]
+        return list(self._commands)
 
     # Members
 
@@ -227,7 +240,7 @@ class Chaos:
             self.report.not_dispatched += 1
             return
         try:
-            await self.emu.invoke("studio", options, user=member)
+            self._commands[index] = await self.emu.invoke("studio", options, user=member)
             self.report.invoked += 1
         except Exception:  # the bot went down between the check and the dispatch
             self.report.not_dispatched += 1
@@ -253,17 +266,21 @@ class Chaos:
             self._spawn(self._start_job(index, self.rng.choice(members)))
 
     async def _crashes(self, worker: Worker) -> None:
-        spread = self.cfg.spread()
-        times = sorted(self.rng.uniform(0.15 * spread, spread) for _ in range(self.cfg.restarts))
-        started = time.monotonic()
+        # One crash in each of `restarts` equal slices of the load (after its first 15%), at a random point
+        # of the slice's middle: random, but never two back to back.
+        spread, n = self.cfg.spread(), self.cfg.restarts
+        times = [spread * (0.15 + 0.85 * (i + self.rng.uniform(0.2, 0.8)) / n) for i in range(n)]
+        started = up_since = time.monotonic()
         for at in times:
-            await asyncio.sleep(max(0.0, started + at - time.monotonic()))
+            # Up for a little while at least: commands held back while it was down reach it, and become jobs.
+            await asyncio.sleep(max(0.0, started + at - time.monotonic(), up_since + MIN_UP_S - time.monotonic()))
             self.up.clear()
             await worker.kill()
             self.report.restarts += 1
             await asyncio.sleep(self.rng.uniform(0.0, 1.0))  # down for a moment, as a supervisor would restart it
             await worker.start()
             self.up.set()
+            up_since = time.monotonic()
 
     # The studio's side of callback-style jobs: they finish on their own, then call Easel back
 
@@ -326,11 +343,18 @@ class Chaos:
         return self.report
 
     async def _settle(self) -> None:
-        """Wait (bounded) until every job has ended and its notice or result is out."""
+        """Wait (bounded) until the bot has seen every command, and every job has ended with its notice or
+        result out."""
         # Commands still in flight (a cancel pressed late) get their few seconds first.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), 10)
         began = time.monotonic()
+        # A command dispatched just before a SIGKILL is lost with the process (Discord would show "the
+        # application did not respond"); the others become jobs within moments.
+        while time.monotonic() - began < COMMANDS_WAIT_S:
+            if not await asyncio.to_thread(self._unseen_commands):
+                break
+            await asyncio.sleep(0.2)
         while time.monotonic() - began < self.cfg.final_wait_s:
             if await asyncio.to_thread(self._unsettled) == 0:
                 break
@@ -341,6 +365,9 @@ class Chaos:
         jobs = await asyncio.to_thread(checks.read_jobs, self.db_path)
         report = self.report
         report.jobs = len(jobs)
+        made = {job.tag for job in jobs}
+        report.unanswered = sum(1 for ix in self._commands.values() if ix.callback is None)
+        report.lost_commands = sum(1 for tag in self._commands if tag not in made)
         report.statuses = Counter(job.status for job in jobs)
         report.deliveries = Counter(job.delivery for job in jobs)
         report.faults = Counter(

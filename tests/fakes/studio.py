@@ -185,6 +185,7 @@ class FakeStudio:
         assert self.chaos is not None
         self.chaos.injected[f"{request_phase(request.method, request.path)} {kind}"] += 1
         if kind == "slow":
+            await request.read()  # kept by aiohttp: the handler still has the body once the client has gone
             await asyncio.sleep(self.chaos.slow_s)  # then answers normally: a create here is still accepted
             return None
         if kind == "drop":
