@@ -47,6 +47,9 @@ def format_report(report: ChaosReport) -> str:
     lines += [f"    {kind:<28} {n}" for kind, n in sorted(report.faults.items())]
     lines.append(f"  errors that reached the bot's handler: {len(report.unexpected)}")
     lines += [f"    {line[:200]}" for line in report.unexpected[:5]]
+    lines.append(
+        f"  longest event-loop stall: bot {report.bot_stall_s:.1f} s (if over 1 s), bench {report.bench_stall_s:.1f} s"
+    )
     lines.append(f"  poll studio: at most {report.slot_peak} jobs at once (limit {cfg.slot_limit})")
     lines.append("  invariants (each must be 0):")
     for inv in report.invariants:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 import sqlite3
 import sys
@@ -87,6 +88,8 @@ class ChaosReport:
     invariants: list[checks.Invariant] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     slot_peak: int = 0
+    bot_stall_s: float = 0.0  # the longest the bot's event loop was blocked (over 1 s only)
+    bench_stall_s: float = 0.0  # the same for this process (emulator, studio): it skews everything if large
     settle_s: float = 0.0
     wall_s: float = 0.0
     data_dir: Path | None = None
@@ -99,10 +102,10 @@ class ChaosReport:
 class Worker:
     """The bot's process: start, SIGKILL, or stop gracefully; its stdout is read for READY / UNEXPECTED."""
 
-    def __init__(self, config: WorkerConfig, log: IO[bytes], unexpected: list[str]) -> None:
+    def __init__(self, config: WorkerConfig, log: IO[bytes], report: ChaosReport) -> None:
         self._config = config
         self._log = log
-        self._unexpected = unexpected
+        self._report = report
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
 
@@ -134,7 +137,9 @@ class Worker:
             if line == "READY" and not ready.done():
                 ready.set_result(None)
             elif line.startswith("UNEXPECTED "):
-                self._unexpected.append(line.removeprefix("UNEXPECTED "))
+                self._report.unexpected.append(line.removeprefix("UNEXPECTED "))
+            elif line.startswith("STALL "):
+                self._report.bot_stall_s = max(self._report.bot_stall_s, float(line.split()[1]))
         if not ready.done():
             ready.set_exception(RuntimeError(f"the bot process exited ({proc.returncode}) before it was ready"))
 
@@ -300,6 +305,13 @@ class Chaos:
                     self._spawn(self.studio.fail(job.id) if outcome == "failed" else self.studio.finish(job.id))
             await asyncio.sleep(0.2)
 
+    async def _watch_stalls(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.1)
+            self.report.bench_stall_s = max(self.report.bench_stall_s, loop.time() - before - 0.1)
+
     # The run
 
     async def run(self) -> ChaosReport:
@@ -321,8 +333,9 @@ class Chaos:
             log_level=self.cfg.log_level,
         )
         finisher = asyncio.create_task(self._finish_callbacks())
+        watcher = asyncio.create_task(self._watch_stalls())
         with (self.data_dir / "bot.log").open("ab") as log:
-            worker = Worker(config, log, self.report.unexpected)
+            worker = Worker(config, log, self.report)
             try:
                 await worker.start()
                 self.up.set()
@@ -332,9 +345,10 @@ class Chaos:
             finally:
                 await worker.kill()
                 finisher.cancel()
+                watcher.cancel()
                 for task in list(self._tasks):
                     task.cancel()
-                await asyncio.gather(finisher, *self._tasks, return_exceptions=True)
+                await asyncio.gather(finisher, watcher, *self._tasks, return_exceptions=True)
         self.studio_faults.enabled = self.discord_faults.enabled = False
         await self._check(members)
         await self.emu.stop()
@@ -361,6 +375,25 @@ class Chaos:
             await asyncio.sleep(0.5)
         self.report.settle_s = time.monotonic() - began
 
+    def _dump(self, messages: list[dict[str, Any]]) -> None:
+        """For the post-mortem: what the bot posted, and every message-making request it sent to Discord (a
+        faulted one included when it got past the fault: a "lost" one did)."""
+        posts = [
+            {"id": m["id"], "channel": m["channel_id"], "keys": checks.result_keys(m), "content": m["content"][:150]}
+            for m in messages
+        ]
+        sent = [
+            {
+                "at": round(r.at, 3),
+                "method": r.method,
+                "path": r.path[:70],
+                "content": str((r.json or {}).get("content"))[:150],
+            }
+            for r in self.emu.requests
+            if r.method in ("POST", "PATCH") and ("/messages" in r.path or "/webhooks/" in r.path)
+        ]
+        (self.data_dir / "messages.json").write_text(json.dumps({"posted": posts, "requests": sent}, indent=1))
+
     async def _check(self, members: list[Any]) -> None:
         jobs = await asyncio.to_thread(checks.read_jobs, self.db_path)
         report = self.report
@@ -378,6 +411,8 @@ class Chaos:
         slots, report.slot_peak = checks.check_slots(
             jobs, self.studio.accepted, self.studio.finished_seen, "studio_poll", self.cfg.slot_limit
         )
+        if self.cfg.keep_dir is not None:
+            await asyncio.to_thread(self._dump, messages)
         report.invariants = [
             checks.check_stuck(jobs),
             checks.check_submitted_twice(jobs, self.studio.accepted),

@@ -101,6 +101,17 @@ async def report_unexpected(runtime: Runtime) -> None:
         await asyncio.sleep(0.2)
 
 
+async def report_stalls(threshold_s: float = 1.0) -> None:
+    """Print `STALL <seconds>` whenever this process's event loop was blocked for longer than `threshold_s`."""
+    loop = asyncio.get_running_loop()
+    while True:
+        before = loop.time()
+        await asyncio.sleep(0.1)
+        late = loop.time() - before - 0.1
+        if late > threshold_s:
+            print(f"STALL {late:.2f}", flush=True)
+
+
 async def main(cfg: WorkerConfig) -> None:
     settings = build_settings(cfg)
     setup_logging(settings.log_level, settings.log_format, settings.secrets())
@@ -114,11 +125,12 @@ async def main(cfg: WorkerConfig) -> None:
             break
         await asyncio.sleep(0.02)
     print("READY", flush=True)
-    reporter = asyncio.create_task(report_unexpected(runtime))
+    reporters = [asyncio.create_task(report_unexpected(runtime)), asyncio.create_task(report_stalls())]
     try:
         await running
     finally:
-        reporter.cancel()
+        for task in reporters:
+            task.cancel()
 
 
 if __name__ == "__main__":
