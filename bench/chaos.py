@@ -102,7 +102,8 @@ def main() -> None:
     # The bench's own servers see clients vanish mid-request all the time (that is the point): not news.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     logging.getLogger("tests.emulator.gateway").setLevel(logging.ERROR)
-    report = asyncio.run(run_chaos(parse_args()))
+    config = parse_args()
+    report = asyncio.run(asyncio.wait_for(run_chaos(config), config.time_budget()))
     print(format_report(report))
     sys.exit(1 if report.violations else 0)
 

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import chaos_checks as checks  # noqa: E402
+from bench.chaos_process import READY_TIMEOUT_S, BotProcess  # noqa: E402
 from bench.chaos_worker import WorkerConfig  # noqa: E402
 from tests.emulator import DiscordEmulator  # noqa: E402
 from tests.emulator.faults import KINDS as DISCORD_KINDS  # noqa: E402
@@ -39,9 +40,6 @@ from tests.fakes.studio import FAULT_KINDS as STUDIO_KINDS  # noqa: E402
 from tests.fakes.studio import FakeStudio, RandomFaults  # noqa: E402
 from tests.harness import free_port  # noqa: E402
 
-WORKER = ROOT / "bench" / "chaos_worker.py"
-READY_TIMEOUT_S = 60.0  # a worker's start on a busy 2-core machine (imports, login, resume)
-STOP_TIMEOUT_S = 15.0
 MIN_UP_S = 2.0  # between a restart and the next crash
 COMMANDS_WAIT_S = 15.0  # for the bot to take the last commands (it answers in well under 3 s when alive)
 STYLES = ("sync", "poll", "callback")
@@ -71,6 +69,10 @@ class ChaosConfig(BaseModel):
     def spread(self) -> float:
         return self.spread_s if self.spread_s is not None else max(8.0, self.jobs * 0.25)
 
+    def time_budget(self) -> float:
+        """An upper bound for a whole run, however badly the bot behaves: starts, load, settling, checks."""
+        return self.spread() + (self.restarts + 1) * (READY_TIMEOUT_S + MIN_UP_S + 1) + self.final_wait_s + 120
+
 
 @dataclass
 class ChaosReport:
@@ -97,75 +99,6 @@ class ChaosReport:
     @property
     def violations(self) -> dict[str, int]:
         return {inv.name: inv.count for inv in self.invariants if inv.count}
-
-
-class Worker:
-    """The bot's process: start, SIGKILL, or stop gracefully; its stdout is read for READY / UNEXPECTED."""
-
-    def __init__(self, config: WorkerConfig, log: IO[bytes], report: ChaosReport) -> None:
-        self._config = config
-        self._log = log
-        self._report = report
-        self._proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.returncode is None
-
-    async def start(self) -> None:
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(WORKER),
-            self._config.model_dump_json(),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=self._log,
-            cwd=str(ROOT),
-        )
-        ready = asyncio.get_running_loop().create_future()
-        self._reader = asyncio.create_task(self._read(self._proc, ready))
-        try:
-            await asyncio.wait_for(asyncio.shield(ready), READY_TIMEOUT_S)
-        except TimeoutError:
-            await self.kill()
-            raise RuntimeError("the bot process did not become ready (see its log)") from None
-
-    async def _read(self, proc: asyncio.subprocess.Process, ready: asyncio.Future[None]) -> None:
-        assert proc.stdout is not None
-        async for raw in proc.stdout:
-            line = raw.decode(errors="replace").rstrip()
-            if line == "READY" and not ready.done():
-                ready.set_result(None)
-            elif line.startswith("UNEXPECTED "):
-                self._report.unexpected.append(line.removeprefix("UNEXPECTED "))
-            elif line.startswith("STALL "):
-                self._report.bot_stall_s = max(self._report.bot_stall_s, float(line.split()[1]))
-        if not ready.done():
-            ready.set_exception(RuntimeError(f"the bot process exited ({proc.returncode}) before it was ready"))
-
-    async def kill(self) -> None:
-        """SIGKILL: the crash."""
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.kill()
-        await self._reap()
-
-    async def stop(self) -> None:
-        """SIGTERM: Easel's own graceful stop (only at the very end, so the database file is tidy)."""
-        if self._proc is not None and self._proc.returncode is None:
-            self._proc.terminate()
-            try:
-                await asyncio.wait_for(self._proc.wait(), STOP_TIMEOUT_S)
-            except TimeoutError:
-                self._proc.kill()
-        await self._reap()
-
-    async def _reap(self) -> None:
-        if self._proc is not None:
-            await self._proc.wait()
-        if self._reader is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._reader, 5)
-        self._proc, self._reader = None, None
 
 
 class Chaos:
@@ -270,7 +203,7 @@ class Chaos:
             await asyncio.sleep(max(0.0, started + at - time.monotonic()))
             self._spawn(self._start_job(index, self.rng.choice(members)))
 
-    async def _crashes(self, worker: Worker) -> None:
+    async def _crashes(self, worker: BotProcess) -> None:
         # One crash in each of `restarts` equal slices of the load (after its first 15%), at a random point
         # of the slice's middle: random, but never two back to back.
         spread, n = self.cfg.spread(), self.cfg.restarts
@@ -335,7 +268,7 @@ class Chaos:
         finisher = asyncio.create_task(self._finish_callbacks())
         watcher = asyncio.create_task(self._watch_stalls())
         with (self.data_dir / "bot.log").open("ab") as log:
-            worker = Worker(config, log, self.report)
+            worker = BotProcess(config, log)
             try:
                 await worker.start()
                 self.up.set()
@@ -344,6 +277,7 @@ class Chaos:
                 await worker.stop()
             finally:
                 await worker.kill()
+                self.report.unexpected, self.report.bot_stall_s = worker.unexpected, worker.stall_s
                 finisher.cancel()
                 watcher.cancel()
                 for task in list(self._tasks):
