@@ -51,7 +51,7 @@ def format_report(report: ChaosReport) -> str:
         f"  longest event-loop stall: bot {report.bot_stall_s:.1f} s (if over 1 s), bench {report.bench_stall_s:.1f} s"
     )
     lines.append(f"  poll studio: at most {report.slot_peak} jobs at once (limit {cfg.slot_limit})")
-    lines.append("  invariants (each must be 0):")
+    lines.append("  invariants (each must be 0; (+) beyond the brief's list):")
     for inv in report.invariants:
         mark = "ok  " if inv.count == 0 else "FAIL"
         lines.append(

@@ -96,6 +96,16 @@ def check_stuck(jobs: Sequence[JobRow]) -> Invariant:
     return inv
 
 
+def check_undelivered(jobs: Sequence[JobRow]) -> Invariant:
+    """Ended, but its result or failure notice was never posted nor given up on (delivery still pending): the
+    member hears nothing, and no retry is scheduled if the engine forgot the job."""
+    inv = Invariant("ended but never delivered (delivery still pending at the end)", extra=True)
+    for job in jobs:
+        if job.status in FINAL and job.delivery == "pending":
+            inv.add(f"{job.id} {job.provider} {job.status}")
+    return inv
+
+
 def check_submitted_twice(jobs: Sequence[JobRow], accepted: Iterable[Accepted]) -> Invariant:
     inv = Invariant("submitted twice (two accepted creates for one job)")
     by_tag: Counter[int] = Counter()

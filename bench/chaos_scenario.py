@@ -349,6 +349,7 @@ class Chaos:
             await asyncio.to_thread(self._dump, messages)
         report.invariants = [
             checks.check_stuck(jobs),
+            checks.check_undelivered(jobs),
             checks.check_submitted_twice(jobs, self.studio.accepted),
             checks.check_delivered_twice(jobs, messages),
             *await asyncio.to_thread(checks.check_settlements, self.db_path, jobs),

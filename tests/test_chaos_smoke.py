@@ -107,8 +107,10 @@ async def test_studio_faults_drop_slow_and_429(faulty_studio: FakeStudio) -> Non
 # The checks catch what they claim to
 
 
-def job(job_id: str, tag: int, status: str = "succeeded", credits: int = 1, provider: str = "studio_poll") -> Any:
-    return checks.JobRow(job_id, status, credits, provider, tag, "delivered", 100.0)
+def job(
+    job_id: str, tag: int, status: str = "succeeded", credits: int = 1, delivery: str = "delivered"
+) -> checks.JobRow:
+    return checks.JobRow(job_id, status, credits, "studio_poll", tag, delivery, 100.0)
 
 
 def bot_message(content: str = "", footer: str | None = None) -> dict[str, Any]:
@@ -127,6 +129,12 @@ def test_delivered_twice_counts_per_job_and_part() -> None:
     ]
     found = checks.check_delivered_twice(jobs, messages)
     assert (found.count, found.examples) == (1, ["aaaa2222 result x2"])
+
+
+def test_stuck_and_undelivered_read_the_final_state() -> None:
+    jobs = [job("run", 1, "running", delivery="none"), job("quiet", 2, "failed", delivery="pending"), job("ok", 3)]
+    assert checks.check_stuck(jobs).examples == ["run studio_poll running"]
+    assert checks.check_undelivered(jobs).examples == ["quiet studio_poll failed"]
 
 
 def test_submitted_twice_counts_accepted_creates_per_job() -> None:
