@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from pydantic import ValidationError
+
 from bench.chaos_scenario import ChaosConfig, ChaosReport, run_chaos
 
 
@@ -83,6 +85,13 @@ def parse_args(argv: list[str] | None = None) -> ChaosConfig:
     parser.add_argument("--keep", type=Path, default=None, help="keep the data folder and the bot's log here")
     parser.add_argument("--log-level", default="WARNING")
     ns = parser.parse_args(argv)
+    try:
+        return make_config(ns)
+    except ValidationError as exc:
+        parser.error(str(exc))
+
+
+def make_config(ns: argparse.Namespace) -> ChaosConfig:
     return ChaosConfig(
         jobs=ns.jobs,
         restarts=ns.restarts,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -46,6 +46,10 @@ STYLES = ("sync", "poll", "callback")
 
 
 class ChaosConfig(BaseModel):
+    """One run. `seed` fixes the plan (who starts what and when, when the crashes come) and the fault draws'
+    random streams; which request meets which fault still depends on timing, so two runs with one seed are
+    alike, not identical."""
+
     jobs: int = Field(default=200, ge=1, le=5000)
     restarts: int = Field(default=5, ge=0, le=100)
     seed: int = 1
@@ -66,12 +70,35 @@ class ChaosConfig(BaseModel):
     log_level: str = "WARNING"
     keep_dir: Path | None = None  # keep the data folder and worker logs here (else a temporary folder)
 
+    @field_validator("studio_kinds")
+    @classmethod
+    def _studio_kinds(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        return _known(kinds, STUDIO_KINDS)
+
+    @field_validator("discord_kinds")
+    @classmethod
+    def _discord_kinds(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        return _known(kinds, DISCORD_KINDS)
+
+    @model_validator(mode="after")
+    def _slow_is_too_slow(self) -> ChaosConfig:
+        if self.slow_s <= self.adapter_timeout_s:
+            raise ValueError("slow_s must exceed adapter_timeout_s: a slow answer is one the adapter gives up on")
+        return self
+
     def spread(self) -> float:
         return self.spread_s if self.spread_s is not None else max(8.0, self.jobs * 0.25)
 
     def time_budget(self) -> float:
         """An upper bound for a whole run, however badly the bot behaves: starts, load, settling, checks."""
         return self.spread() + (self.restarts + 1) * (READY_TIMEOUT_S + MIN_UP_S + 1) + self.final_wait_s + 120
+
+
+def _known(kinds: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = set(kinds) - set(allowed)
+    if unknown:
+        raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(allowed)}")
+    return kinds
 
 
 @dataclass
