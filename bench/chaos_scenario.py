@@ -101,6 +101,15 @@ def _known(kinds: tuple[str, ...], allowed: tuple[str, ...]) -> tuple[str, ...]:
     return kinds
 
 
+@dataclass(frozen=True)
+class JobPlan:
+    index: int  # the tag in the prompt ("chaos-<index>"), by which studio and database are matched
+    at: float  # seconds into the load
+    member: Any
+    options: dict[str, Any]
+    cancel_after: float | None  # the member then presses /cancel on a random job of theirs
+
+
 @dataclass
 class ChaosReport:
     config: ChaosConfig
@@ -132,7 +141,8 @@ class Chaos:
     def __init__(self, config: ChaosConfig, data_dir: Path) -> None:
         self.cfg = config
         self.data_dir = data_dir
-        self.rng = random.Random(config.seed)
+        self.rng = random.Random(config.seed)  # the plan: jobs, members, options, crash times
+        self.live_rng = random.Random(config.seed * 3)  # choices made as things happen (downtime, whom to cancel)
         self.studio_faults = RandomFaults(
             config.fault_rate, random.Random(config.seed * 3 + 1), kinds=config.studio_kinds, slow_s=config.slow_s
         )
@@ -191,27 +201,34 @@ class Chaos:
             return False
         return True
 
-    async def _start_job(self, index: int, member: Any) -> None:
-        rng = self.rng
-        style = rng.choice(STYLES)
-        prompt = f"chaos-{index} a lighthouse"
-        if style != "sync" and rng.random() < self.cfg.fail_share:
-            prompt += " FAILME"
-        options: dict[str, Any] = {"prompt": prompt, "style": style, "size": 48}
-        if style != "sync":
-            options["count"] = 12 if rng.random() < self.cfg.multi_part_share else rng.choice((1, 1, 2))
-        cancel_after = rng.uniform(0.2, 4.0) if rng.random() < self.cfg.cancel_share else None
+    def _plan(self, members: list[Any]) -> list[JobPlan]:
+        """Every job's start, member, options and cancel, drawn up front: the seed alone decides them."""
+        rng, cfg = self.rng, self.cfg
+        plans = []
+        for index, at in enumerate(sorted(rng.uniform(0, cfg.spread()) for _ in range(cfg.jobs))):
+            style = rng.choice(STYLES)
+            prompt = f"chaos-{index} a lighthouse"
+            if style != "sync" and rng.random() < cfg.fail_share:
+                prompt += " FAILME"
+            options: dict[str, Any] = {"prompt": prompt, "style": style, "size": 48}
+            if style != "sync":
+                options["count"] = 12 if rng.random() < cfg.multi_part_share else rng.choice((1, 1, 2))
+            cancel_after = rng.uniform(0.2, 4.0) if rng.random() < cfg.cancel_share else None
+            plans.append(JobPlan(index, at, rng.choice(members), options, cancel_after))
+        return plans
+
+    async def _start_job(self, plan: JobPlan) -> None:
         if not await self._wait_up():
             self.report.not_dispatched += 1
             return
         try:
-            self._commands[index] = await self.emu.invoke("studio", options, user=member)
+            self._commands[plan.index] = await self.emu.invoke("studio", plan.options, user=plan.member)
             self.report.invoked += 1
         except Exception:  # the bot went down between the check and the dispatch
             self.report.not_dispatched += 1
             return
-        if cancel_after is not None:
-            self._spawn(self._cancel_later(member, cancel_after))
+        if plan.cancel_after is not None:
+            self._spawn(self._cancel_later(plan.member, plan.cancel_after))
 
     async def _cancel_later(self, member: Any, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -219,22 +236,17 @@ class Chaos:
         if not jobs or not await self._wait_up():
             return
         with contextlib.suppress(Exception):
-            await self.emu.invoke("cancel", {"job": self.rng.choice(jobs)}, user=member)
+            await self.emu.invoke("cancel", {"job": self.live_rng.choice(jobs)}, user=member)
             self.report.cancels += 1
 
-    async def _load(self, members: list[Any]) -> None:
-        spread = self.cfg.spread()
-        times = sorted(self.rng.uniform(0, spread) for _ in range(self.cfg.jobs))
+    async def _load(self, plans: list[JobPlan]) -> None:
         started = time.monotonic()
-        for index, at in enumerate(times):
-            await asyncio.sleep(max(0.0, started + at - time.monotonic()))
-            self._spawn(self._start_job(index, self.rng.choice(members)))
+        for plan in plans:
+            await asyncio.sleep(max(0.0, started + plan.at - time.monotonic()))
+            self._spawn(self._start_job(plan))
 
-    async def _crashes(self, worker: BotProcess) -> None:
-        # One crash in each of `restarts` equal slices of the load (after its first 15%), at a random point
-        # of the slice's middle: random, but never two back to back.
-        spread, n = self.cfg.spread(), self.cfg.restarts
-        times = [spread * (0.15 + 0.85 * (i + self.rng.uniform(0.2, 0.8)) / n) for i in range(n)]
+    async def _crashes(self, worker: BotProcess, times: list[float]) -> None:
+        """SIGKILL the bot at `times` (seconds into the load), and start it again each time."""
         started = up_since = time.monotonic()
         for at in times:
             # Up for a little while at least: commands held back while it was down reach it, and become jobs.
@@ -242,7 +254,7 @@ class Chaos:
             self.up.clear()
             await worker.kill()
             self.report.restarts += 1
-            await asyncio.sleep(self.rng.uniform(0.0, 1.0))  # down for a moment, as a supervisor would restart it
+            await asyncio.sleep(self.live_rng.uniform(0.0, 1.0))  # down for a moment, as a supervisor would restart it
             await worker.start()
             self.up.set()
             up_since = time.monotonic()
@@ -279,6 +291,11 @@ class Chaos:
         await self.studio.start()
         await self.emu.start()
         members = [self.emu.add_member(f"member{i}") for i in range(self.cfg.members)]
+        plans = self._plan(members)
+        # One crash in each of `restarts` equal slices of the load after its first 15%, in the slice's middle:
+        # random, but never two back to back.
+        n = self.cfg.restarts
+        crash_times = [self.cfg.spread() * (0.15 + 0.85 * (i + self.rng.uniform(0.2, 0.8)) / n) for i in range(n)]
         config = WorkerConfig(
             bot_token=self.emu.bot_token,
             api_base=self.emu.api_base,
@@ -299,7 +316,7 @@ class Chaos:
             try:
                 await worker.start()
                 self.up.set()
-                await asyncio.gather(self._load(members), self._crashes(worker))
+                await asyncio.gather(self._load(plans), self._crashes(worker, crash_times))
                 await self._settle()
                 await worker.stop()
             finally:
