@@ -370,7 +370,17 @@ class Chaos:
             for r in self.emu.requests
             if r.method in ("POST", "PATCH") and ("/messages" in r.path or "/webhooks/" in r.path)
         ]
-        (self.data_dir / "messages.json").write_text(json.dumps({"posted": posts, "requests": sent}, indent=1))
+        commands = [
+            {
+                "tag": tag,
+                "dispatched": ix.dispatched_at,
+                "answered": ix.callback_at,
+                "errors": [e.get("code") for e in ix.callback_errors],
+            }
+            for tag, ix in self._commands.items()
+        ]
+        dump = {"posted": posts, "requests": sent, "commands": commands}
+        (self.data_dir / "messages.json").write_text(json.dumps(dump, indent=1))
 
     async def _check(self, members: list[Any]) -> None:
         jobs = await asyncio.to_thread(checks.read_jobs, self.db_path)

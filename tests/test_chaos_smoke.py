@@ -182,9 +182,9 @@ async def test_chaos_smoke_keeps_every_invariant(tmp_path: Path) -> None:
         seed=5,
         fault_rate=0.05,
         members=6,
-        spread_s=5.0,
-        deadline_s=15.0,
-        final_wait_s=18.0,
+        spread_s=4.0,
+        deadline_s=12.0,
+        final_wait_s=15.0,
         keep_dir=tmp_path / "chaos",
     )
     report = await run_chaos(config)
