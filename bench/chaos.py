@@ -80,7 +80,11 @@ def parse_args(argv: list[str] | None = None) -> ChaosConfig:
     parser.add_argument("--members", type=int, default=30)
     parser.add_argument("--spread", type=float, default=None, help="seconds over which jobs start (0.25 s a job)")
     parser.add_argument("--final-wait", type=float, default=60.0, help="bound on the wait for jobs to end")
-    parser.add_argument("--studio-faults", default="500,429,slow,drop", help="kinds: 500,429,slow,drop")
+    parser.add_argument(
+        "--studio-faults",
+        default="500,429,slow,drop",
+        help="kinds: 500,429,slow,drop; also garbage (a 200 with a body that is no image / bad JSON)",
+    )
     parser.add_argument("--discord-faults", default="500,drop,lost", help="kinds: 500,drop,lost")
     parser.add_argument("--keep", type=Path, default=None, help="keep the data folder and the bot's log here")
     parser.add_argument("--log-level", default="WARNING")

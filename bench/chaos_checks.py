@@ -51,6 +51,7 @@ class JobRow:
     tag: int | None
     delivery: str
     finished_at: float | None
+    error_kind: str | None = None
 
 
 @contextmanager
@@ -70,7 +71,9 @@ def read_jobs(db_path: Path) -> list[JobRow]:
 
 
 def read_jobs_in(conn: sqlite3.Connection) -> list[JobRow]:
-    rows = conn.execute("SELECT id, status, credits, provider, params, delivery, finished_at FROM jobs").fetchall()
+    rows = conn.execute(
+        "SELECT id, status, credits, provider, params, delivery, finished_at, error_kind FROM jobs"
+    ).fetchall()
     jobs = []
     for r in rows:
         match = TAG.search(str(json.loads(r["params"]).get("prompt", "")))
@@ -83,6 +86,7 @@ def read_jobs_in(conn: sqlite3.Connection) -> list[JobRow]:
                 int(match.group(1)) if match else None,
                 r["delivery"],
                 r["finished_at"],
+                r["error_kind"],
             )
         )
     return jobs

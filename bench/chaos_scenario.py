@@ -36,6 +36,7 @@ from tests.emulator import DiscordEmulator  # noqa: E402
 from tests.emulator.faults import KINDS as DISCORD_KINDS  # noqa: E402
 from tests.emulator.faults import RestFaults  # noqa: E402
 from tests.emulator.interaction import Interaction  # noqa: E402
+from tests.fakes.studio import EXTRA_KINDS as STUDIO_EXTRA_KINDS  # noqa: E402
 from tests.fakes.studio import FAULT_KINDS as STUDIO_KINDS  # noqa: E402
 from tests.fakes.studio import FakeStudio, RandomFaults  # noqa: E402
 from tests.harness import free_port  # noqa: E402
@@ -73,7 +74,7 @@ class ChaosConfig(BaseModel):
     @field_validator("studio_kinds")
     @classmethod
     def _studio_kinds(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
-        return _known(kinds, STUDIO_KINDS)
+        return _known(kinds, STUDIO_KINDS + STUDIO_EXTRA_KINDS)
 
     @field_validator("discord_kinds")
     @classmethod
@@ -389,7 +390,10 @@ class Chaos:
         made = {job.tag for job in jobs}
         report.unanswered = sum(1 for ix in self._commands.values() if ix.callback is None)
         report.lost_commands = sum(1 for tag in self._commands if tag not in made)
-        report.statuses = Counter(job.status for job in jobs)
+        report.statuses = Counter(
+            f"{job.status} ({job.error_kind})" if job.error_kind and job.status != "cancelled" else job.status
+            for job in jobs
+        )
         report.deliveries = Counter(job.delivery for job in jobs)
         report.faults = Counter(
             {f"studio {k}": v for k, v in self.studio_faults.injected.items()}

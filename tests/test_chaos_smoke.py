@@ -82,7 +82,7 @@ async def create(studio: FakeStudio, prompt: str, read_timeout: float = 5.0) -> 
         return await client.post(f"{studio.base_url}/jobs", json={"prompt": prompt})
 
 
-async def test_studio_faults_drop_slow_and_429(faulty_studio: FakeStudio) -> None:
+async def test_studio_faults_drop_slow_429_and_garbage(faulty_studio: FakeStudio) -> None:
     studio = faulty_studio
     assert studio.chaos is not None
     with pytest.raises(httpx.RemoteProtocolError):
@@ -101,7 +101,12 @@ async def test_studio_faults_drop_slow_and_429(faulty_studio: FakeStudio) -> Non
     answer = await create(studio, "chaos-3 limited")
     assert answer.status_code == 429
     assert float(answer.headers["Retry-After"]) > 0
-    assert studio.chaos.injected == {"create drop": 1, "create slow": 1, "create 429": 1}
+    studio.chaos.kinds = ("garbage",)
+    answer = await create(studio, "chaos-4 garbled")
+    assert answer.status_code == 200
+    with pytest.raises(ValueError):
+        answer.json()
+    assert studio.chaos.injected == {"create drop": 1, "create slow": 1, "create 429": 1, "create garbage": 1}
 
 
 # The checks catch what they claim to

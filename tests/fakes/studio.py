@@ -50,7 +50,8 @@ class Fault:
     malformed: bool = False
 
 
-FAULT_KINDS = ("500", "429", "slow", "drop")
+FAULT_KINDS = ("500", "429", "slow", "drop")  # drawn by default
+EXTRA_KINDS = ("garbage",)  # on request: a 200 whose body is not what the route promises (no image, bad JSON)
 
 
 @dataclass
@@ -203,6 +204,11 @@ class FakeStudio:
             if request.transport is not None:
                 request.transport.abort()  # the client sees the connection die with no answer
             return web.Response(status=500)  # never reaches the client
+        if kind == "garbage":
+            await request.read()
+            if request.path.startswith(("/render", "/files/")):
+                return web.Response(body=b"\x00not an image", content_type="image/png")
+            return web.Response(text='{"status": "run', content_type="application/json")
         if kind == "429":
             headers = {"Retry-After": str(self.chaos.retry_after)}
             return web.json_response({"error": "injected 429"}, status=429, headers=headers)
