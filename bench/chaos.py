@@ -10,7 +10,18 @@ random job of theirs, while:
 - the bot is SIGKILLed `--restarts` times mid-flight and started again on the same data folder.
 
 Then it waits (bounded) for every job to end and prints the jobs, the faults injected by kind, the restarts
-and the invariants with their counts; it exits 1 if any invariant is violated.
+and the invariants with their counts; it exits 1 if any invariant is violated. The invariants:
+- stuck: a job not in a final state at the end;
+- submitted twice: two creates the studio accepted for one job (the prompt carries the job's tag);
+- delivered twice: one result (or part of it, or one failure notice) in two messages, channel/DM/followups;
+- charged and refunded; neither charged nor refunded (ended, credits > 0): the ledger's entries per job;
+- ledger balances differ from the balances re-derived from its entries;
+- (+) ended but never delivered: delivery still pending at the end;
+- (+) settled against its outcome: a success refunded or a failure charged;
+- (+) slot limit exceeded: more poll-studio jobs at the studio at once than the engine's limit.
+With `--keep DIR` the data folder stays, with the bot's log and messages.json (what was posted, every
+message request, every command's answer) for the post-mortem. `--seed` fixes the plan and the fault draws'
+random streams; which request meets which fault still depends on timing, so runs are alike, not identical.
 
     .venv/bin/python bench/chaos.py [--jobs 200] [--restarts 5] [--seed N] [--fault-rate 0.15]
 
