@@ -94,7 +94,7 @@ async def report_unexpected(runtime: Runtime) -> None:
     already printed)."""
     seen: set[int] = set()  # ids of the entries printed; the deque keeps the last 100, so they stay alive
     while True:
-        for entry in list(runtime.bot.unexpected_errors):
+        for entry in list(getattr(runtime.bot, "unexpected_errors", ())):  # read loosely: engines get rewritten
             if id(entry) not in seen:
                 seen.add(id(entry))
                 print(f"UNEXPECTED {entry[0]}: {entry[1]!r}"[:500], flush=True)
@@ -121,7 +121,7 @@ async def main(cfg: WorkerConfig) -> None:
     await asyncio.sleep(0)  # wait_until_ready() raises before the start task has run
     await asyncio.wait_for(runtime.bot.wait_until_ready(), READY_TIMEOUT_S)
     for _ in range(int(READY_TIMEOUT_S / 0.02)):  # the engine starts just after the bot is ready
-        if runtime.bot.jobs.started:
+        if getattr(runtime.bot.jobs, "started", True):
             break
         await asyncio.sleep(0.02)
     print("READY", flush=True)
