@@ -71,6 +71,7 @@ class DiscordEmulator(UserActions):
         self.reactions: list[tuple[int, str]] = []
         self._changed = Signal()
         self._message_watchers: dict[int, list[Interaction]] = {}  # message id -> interactions showing it
+        self.middlewares: list[Any] = []  # aiohttp middlewares put before the emulator's (set before start)
         self._server = EmulatorServer(self)
         self.base_url = ""  # http://127.0.0.1:PORT once started
 

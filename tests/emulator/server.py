@@ -33,7 +33,8 @@ class EmulatorServer:
 
     def build_app(self) -> web.Application:
         emu = self._emu
-        app = web.Application(middlewares=[self._middleware], client_max_size=1024**3)
+        # emu.middlewares run first (e.g. tests/emulator/faults.py), then the emulator's own.
+        app = web.Application(middlewares=[*emu.middlewares, self._middleware], client_max_size=1024**3)
         for group in (CoreRoutes(emu), MessageRoutes(emu), InteractionRoutes(emu)):
             for route in group.routes():
                 app.router.add_route(route.method, API_PREFIX + route.path, route.handler)
