@@ -78,6 +78,7 @@ class PartLog(Protocol):
 
 
 HISTORY_MARGIN_S = 60.0  # clocks differ: look this much before the recorded start of a part
+HISTORY_SEARCH_LIMIT = 1000  # messages read (newest first, 100 a request) when looking for a half-sent part
 
 
 def part_label(index: int, total: int) -> str:
@@ -365,7 +366,9 @@ class Deliverer:
         try:
             channel = await self._destination(job, Route(job.delivery_inflight))
             since = dt.datetime.fromtimestamp(job.delivery_inflight_at - HISTORY_MARGIN_S, tz=dt.UTC)
-            async for message in channel.history(limit=50, after=since, oldest_first=True):
+            # Newest first, back to the recorded start (paged by discord.py): a busy channel may have had
+            # hundreds of messages since then, and the part is among the most recent of them.
+            async for message in channel.history(limit=HISTORY_SEARCH_LIMIT, after=since, oldest_first=False):
                 if (
                     self.bot.user is not None
                     and message.author.id == self.bot.user.id

@@ -7,6 +7,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 from discord import app_commands
 
@@ -158,5 +159,5 @@ class EaselTree(app_commands.CommandTree["EaselBot"]):
     async def _tell(self, interaction: discord.Interaction[EaselBot], message: str) -> None:
         try:
             await respond(interaction, message, ephemeral=True)
-        except discord.HTTPException as exc:
+        except (discord.HTTPException, aiohttp.ClientError, OSError, TimeoutError) as exc:
             log.warning("Could not tell the member about an error (interaction %s): %s", interaction.id, exc)
