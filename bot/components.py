@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import discord
 
 from bot.errors import UserFacingError
@@ -94,6 +95,8 @@ class ComponentRouter:
         except UserFacingError as exc:
             self.bot.metrics.errors.labels(f"button:{action}", "user").inc()
             await respond(interaction, exc.message)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:  # Discord did not answer: not a bug
+            log.warning("No answer from Discord on button %s (interaction %s): %r", action, interaction.id, exc)
         except Exception as exc:  # noqa: BLE001 - every bug gets an id and an apology
             await self.bot.easel_tree.report_unexpected(interaction, exc)
 

@@ -129,6 +129,12 @@ class EaselTree(app_commands.CommandTree["EaselBot"]):
             self.client.metrics.errors.labels(command, "user").inc()
             await self._tell(interaction, original.message)
             return
+        if isinstance(original, aiohttp.ClientError | OSError | TimeoutError):
+            # Discord did not answer (a dropped connection): not a bug of ours, and usually nobody to tell.
+            self.client.metrics.errors.labels(command, "discord").inc()
+            log.warning("No answer from Discord in %s (interaction %s): %r", command, interaction.id, original)
+            await self._tell(interaction, "Discord did not answer me just now; please try again.")
+            return
         described = _describe_check_failure(error)
         if described is not None:
             self.client.metrics.errors.labels(command, "check").inc()

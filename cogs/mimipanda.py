@@ -292,7 +292,9 @@ class MimiPanda(commands.Cog):
 
     # /coloring photo | prompt
 
-    @coloring.command(name="photo", description="Turn your photo or picture into a coloring page")
+    @coloring.command(
+        name="photo", description="Turn your photo or picture into a coloring page", extras={"feature": "coloring"}
+    )
     @app_commands.describe(
         image="JPG, PNG, WEBP or HEIC, up to 20 MB",
         version="v2 (newer, default) or v1 (classic); each version has its own types",
@@ -312,7 +314,9 @@ class MimiPanda(commands.Cog):
         upload = await read_image(image, max_bytes=MAX_UPLOAD_BYTES)
         await self._start(interaction, "coloring", request.params(), [upload])
 
-    @coloring.command(name="prompt", description="Draw a new coloring page from a description")
+    @coloring.command(
+        name="prompt", description="Draw a new coloring page from a description", extras={"feature": "ai_coloring"}
+    )
     @app_commands.describe(
         prompt="What to draw (3-600 characters)",
         style="Who it is for: kids (simple), teenagers, or adults (intricate)",
@@ -334,7 +338,9 @@ class MimiPanda(commands.Cog):
     # /paint-by-numbers
 
     @app_commands.command(
-        name="paint-by-numbers", description="A numbered paint-by-numbers template from a photo or a prompt"
+        name="paint-by-numbers",
+        description="A numbered paint-by-numbers template from a photo or a prompt",
+        extras={"feature": "pbn"},
     )
     @app_commands.describe(
         image="A photo (JPG, PNG, WEBP or HEIC, up to 20 MB); or use prompt instead",
@@ -421,7 +427,9 @@ class MimiPanda(commands.Cog):
         if note is not None:
             await respond(interaction, note)
 
-    @app_commands.command(name="ai-filter", description="Restyle an image with an AI filter")
+    @app_commands.command(
+        name="ai-filter", description="Restyle an image with an AI filter", extras={"feature": "filter"}
+    )
     @app_commands.describe(
         image="JPG, PNG, WEBP or HEIC, up to 20 MB",
         filter_type="Filter name (Mimi Panda support has the full list); start typing for suggestions",

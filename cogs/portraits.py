@@ -339,7 +339,11 @@ class Portraits(commands.Cog):
 
     # Training
 
-    @portrait.command(name="train", description="Train your model on your training set (costs credits)")
+    @portrait.command(
+        name="train",
+        description="Train your model on your training set (costs credits)",
+        extras={"feature": "portrait_training"},
+    )
     async def train(self, interaction: discord.Interaction[EaselBot]) -> None:
         await self._train(interaction, None)
 
@@ -393,18 +397,20 @@ class Portraits(commands.Cog):
 
     # Generating
 
-    @portrait.command(name="generate", description="Make pictures with one of your portrait models")
+    @portrait.command(
+        name="generate", description="Make pictures with one of your portrait models", extras={"feature": "portrait"}
+    )
     @app_commands.describe(
         model="One of your ready models",
         prompt="What to make, e.g. “in soft light, portrait, in the style of Van Gogh”",
-        count="How many pictures (each costs credits)",
+        count="How many pictures (1 by default; each costs credits)",
     )
     async def generate(
         self,
         interaction: discord.Interaction[EaselBot],
         model: str,
         prompt: app_commands.Range[str, 1, PROMPT_MAX - 40],
-        count: app_commands.Range[int, 1, MAX_IMAGES_PER_IMAGE] = 4,
+        count: app_commands.Range[int, 1, MAX_IMAGES_PER_IMAGE] = 1,
     ) -> None:
         found = await self._visible_model(interaction, model, admins=False)
         now = time.time()

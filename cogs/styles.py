@@ -244,7 +244,11 @@ class Styles(commands.Cog):
 
     # Training
 
-    @style.command(name="train", description="Train a style model on its images (shows the cost first)")
+    @style.command(
+        name="train",
+        description="Train a style model on its images (shows the cost first)",
+        extras={"feature": "style_training"},
+    )
     @app_commands.describe(
         style="The style model",
         strength="How strongly it learns the style, 0-10 (default 7)",
@@ -327,7 +331,11 @@ class Styles(commands.Cog):
 
     # Making images
 
-    @style.command(name="generate", description="Make images with up to three style models, blended by weight")
+    @style.command(
+        name="generate",
+        description="Make images with up to three style models, blended by weight",
+        extras={"feature": "style_image"},
+    )
     @app_commands.describe(
         prompt="What to make, e.g. “a lighthouse at dusk”",
         style1="A trained style model (yours or the server's)",
