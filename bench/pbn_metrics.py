@@ -188,39 +188,53 @@ def _inner_edges(regions: np.ndarray) -> np.ndarray:
 
 
 def svg_label_boxes(svg: bytes, px_per_unit: float, offset: tuple[float, float] = (0.0, 0.0)) -> list[LabelBox]:
-    """Label boxes from an SVG's <text> elements (x, y baseline, font-size, text-anchor, translate() of
-    enclosing groups), in fill pixels: px = (user unit - offset) * px_per_unit."""
+    """Label boxes from an SVG's <text> elements, in fill pixels: px = (root user unit - offset) * px_per_unit.
+    Follows translate() of groups, nested <svg> viewports (x, y, width, viewBox), font-size inheritance,
+    text-anchor and dominant-baseline (middle/central: y is the digits' centre, else their baseline)."""
     root = ET.fromstring(svg)  # noqa: S314 - our own and the anchors' outputs, read on the bench machine
     boxes: list[LabelBox] = []
 
-    def walk(node: ET.Element, dx: float, dy: float, size: float, anchor: str) -> None:
-        transform = node.get("transform", "")
-        match = re.search(r"translate\(\s*([-\d.e]+)[\s,]*([-\d.e]*)\s*\)", transform)
+    def walk(node: ET.Element, frame: tuple[float, float, float], size: float, anchor: str, base: str) -> None:
+        dx, dy, scale = frame  # root units = local units * scale + (dx, dy)
+        match = re.search(r"translate\(\s*([-\d.e]+)[\s,]*([-\d.e]*)\s*\)", node.get("transform", ""))
         if match:
-            dx += float(match.group(1))
-            dy += float(match.group(2) or 0)
+            dx += float(match.group(1)) * scale
+            dy += float(match.group(2) or 0) * scale
+        if node.tag.endswith("svg") and node is not root:
+            dx += float(node.get("x", "0")) * scale
+            dy += float(node.get("y", "0")) * scale
+            view = [float(v) for v in re.split(r"[\s,]+", node.get("viewBox", "").strip()) if v]
+            width = node.get("width")
+            if len(view) == 4 and width and view[2] > 0:
+                inner = float(re.sub(r"[^\d.e-]", "", width)) / view[2]
+                dx -= view[0] * inner * scale
+                dy -= view[1] * inner * scale
+                scale *= inner
         size = _font_size(node, size)
-        anchor = node.get("text-anchor", _style(node, "text-anchor") or anchor)
-        if node.tag.endswith("text") and (node.text or "").strip():
+        anchor = node.get("text-anchor") or _style(node, "text-anchor") or anchor
+        base = node.get("dominant-baseline") or _style(node, "dominant-baseline") or base
+        if node.tag.endswith("text") and "".join(node.itertext()).strip():
             text = "".join(node.itertext()).strip()
-            x = float(node.get("x", "0").split()[0]) + dx
-            y = float(node.get("y", "0").split()[0]) + dy
-            width = len(text) * DIGIT_WIDTH_EM * size
-            left = x - width / 2 if anchor == "middle" else x - width if anchor == "end" else x
-            top = y - DIGIT_HEIGHT_EM * size
+            x = float(node.get("x", "0").split()[0]) * scale + dx
+            y = float(node.get("y", "0").split()[0]) * scale + dy
+            real = size * scale
+            width_ = len(text) * DIGIT_WIDTH_EM * real
+            height_ = DIGIT_HEIGHT_EM * real
+            left = x - width_ / 2 if anchor == "middle" else x - width_ if anchor == "end" else x
+            top = y - height_ / 2 if base in ("middle", "central") else y - height_
             boxes.append(
                 LabelBox(
                     (left - offset[0]) * px_per_unit,
                     (top - offset[1]) * px_per_unit,
-                    (left + width - offset[0]) * px_per_unit,
-                    (y - offset[1]) * px_per_unit,
+                    (left + width_ - offset[0]) * px_per_unit,
+                    (top + height_ - offset[1]) * px_per_unit,
                     text,
                 )
             )
         for child in node:
-            walk(child, dx, dy, size, anchor)
+            walk(child, (dx, dy, scale), size, anchor, base)
 
-    walk(root, 0.0, 0.0, 16.0, "start")
+    walk(root, (0.0, 0.0, 1.0), 16.0, "start", "auto")
     return boxes
 
 

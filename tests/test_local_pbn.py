@@ -256,6 +256,15 @@ def test_metrics_svg_boxes_follow_translate_and_anchor() -> None:
     assert only.text == "12"
     assert (only.x0, only.x1) == pytest.approx((2 * (15 - 5.56), 2 * (15 + 5.56)))
     assert (only.y0, only.y1) == pytest.approx((2 * (50 - 7.1), 100))
+    # A label in its own viewport, centred on its middle (as drake7707's generator writes them).
+    nested = (
+        b'<svg xmlns="http://www.w3.org/2000/svg"><g transform="translate(100,200)">'
+        b'<svg width="20" height="20" viewBox="-50 -50 100 100"><text font-size="50" dominant-baseline="middle"'
+        b' text-anchor="middle">4</text></svg></g></svg>'
+    )
+    (four,) = metrics.svg_label_boxes(nested, 1.0)
+    assert ((four.x0 + four.x1) / 2, (four.y0 + four.y1) / 2) == pytest.approx((110, 210))
+    assert four.y1 - four.y0 == pytest.approx(0.71 * 10)
 
 
 def test_metrics_jaggedness_color_error_and_boundary_f() -> None:
