@@ -140,6 +140,8 @@ def make_cases(folder: Path, only: set[str] | None) -> list[Case]:
     return cases
 
 
+NOT_RUN = Run(0, 0, 0, True)
+
 # --- running a tool in a subprocess, with its own time, CPU and peak memory ---
 
 
@@ -176,8 +178,21 @@ def _read_rgb(path: Path, long_side: int | None = None) -> np.ndarray:
     return rgb
 
 
-def tool_easel(case: Case, out: Path) -> tuple[Run, Callable[[], Output] | None]:
-    result = run([sys.executable, __file__, "--easel-worker", str(case.path), str(out)])
+def _snap(fill: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Every pixel to the nearest colour of the tool's own palette."""
+    if not len(palette):
+        return fill
+    nearest = np.empty(fill.shape[0] * fill.shape[1], dtype=np.int64)
+    flat = fill.reshape(-1, 3).astype(np.float32)
+    for start in range(0, len(flat), 200_000):
+        chunk = flat[start : start + 200_000]
+        nearest[start : start + 200_000] = ((chunk[:, None, :] - palette[None]) ** 2).sum(axis=2).argmin(axis=1)
+    return palette[nearest].reshape(fill.shape).astype(np.uint8)
+
+
+def tool_easel(case: Case, out: Path, execute: bool = True) -> tuple[Run, Callable[[], Output] | None]:
+    command = [sys.executable, __file__, "--easel-worker", str(case.path), str(out)]
+    result = run(command) if execute else NOT_RUN
 
     def read() -> Output:
         fill = _read_rgb(out / "pbn-preview.png")
@@ -187,13 +202,13 @@ def tool_easel(case: Case, out: Path) -> tuple[Run, Callable[[], Output] | None]
     return result, read
 
 
-def tool_paintify(case: Case, out: Path) -> tuple[Run, Callable[[], Output] | None]:
+def tool_paintify(case: Case, out: Path, execute: bool = True) -> tuple[Run, Callable[[], Output] | None]:
     python = os.environ.get("PAINTIFY_PYTHON")
     if not python:
         return Run(0, 0, 0, False, "not available"), None
     script = "import sys; from paintify.cli import app; sys.argv[0] = 'paintify'; sys.exit(app())"
     command = [python, "-c", script, str(case.path), "-o", str(out), "-c", str(COLORS), "--max-size", str(WORKING)]
-    result = run(command)
+    result = run(command) if execute else NOT_RUN
 
     def read() -> Output:
         manifest = json.loads((out / "manifest.json").read_text())
@@ -210,16 +225,14 @@ def tool_paintify(case: Case, out: Path) -> tuple[Run, Callable[[], Output] | No
         else:
             _, (rows, cols) = ndimage.distance_transform_edt(ink, return_indices=True)
             fill = centres[rows, cols]
-        palette = np.array([colour["rgb"] for colour in manifest["palette"]], dtype=np.float32)
-        if len(palette):  # anti-aliased number edges snap back to the paint they sit on
-            nearest = ((fill.reshape(-1, 1, 3).astype(np.float32) - palette[None]) ** 2).sum(axis=2).argmin(axis=1)
-            fill = palette[nearest].reshape(fill.shape).astype(np.uint8)
+        # Anti-aliased number edges snap back to the paint they sit on.
+        fill = _snap(fill, np.array([colour["rgb"] for colour in manifest["palette"]], dtype=np.float32))
         return Output(fill, pbn_metrics.svg_label_boxes((out / "outline.svg").read_bytes(), 1.0))
 
     return result, read
 
 
-def tool_drake(case: Case, out: Path) -> tuple[Run, Callable[[], Output] | None]:
+def tool_drake(case: Case, out: Path, execute: bool = True) -> tuple[Run, Callable[[], Output] | None]:
     cli = os.environ.get("PBNGEN_CLI")
     if not cli:
         return Run(0, 0, 0, False, "not available"), None
@@ -248,20 +261,24 @@ def tool_drake(case: Case, out: Path) -> tuple[Run, Callable[[], Output] | None]
             | profile,
         ],
     }
-    (out / "settings.json").write_text(json.dumps(settings))
+    if execute:
+        (out / "settings.json").write_text(json.dumps(settings))
     node = os.environ.get("NODE", "node")
     cli_path = Path(cli).resolve()
     command = [node, str(cli_path), "-i", str(case.path), "-o", str(out / "out.svg"), "-c", str(out / "settings.json")]
-    result = run(command, cwd=cli_path.parent)
+    result = run(command, cwd=cli_path.parent) if execute else NOT_RUN
 
     def read() -> Output:
         fill = _read_rgb(out / "out-fill.png")
+        # The fill is drawn from SVG paths with anti-aliased facet edges: snap back to the palette it reports.
+        palette = np.array([entry["color"] for entry in json.loads((out / "out.json").read_text())], np.float32)
+        fill = _snap(fill, palette)
         return Output(fill, pbn_metrics.svg_label_boxes((out / "out-labels.svg").read_bytes(), 1.0))
 
     return result, read
 
 
-TOOLS: dict[str, Callable[[Case, Path], tuple[Run, Callable[[], Output] | None]]] = {
+TOOLS: dict[str, Callable[[Case, Path, bool], tuple[Run, Callable[[], Output] | None]]] = {
     "easel": tool_easel,
     "paintify": tool_paintify,
     "drake": tool_drake,
@@ -289,6 +306,7 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated picture names")
     parser.add_argument("--tools", default="easel,paintify,drake")
     parser.add_argument("--keep", help="keep every output under this folder")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: measure outputs kept from a run")
     parser.add_argument("--easel-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.easel_worker:
@@ -305,7 +323,12 @@ def main() -> None:
             for tool in args.tools.split(","):
                 out = base / tool / case.name
                 out.mkdir(parents=True, exist_ok=True)
-                result, read = TOOLS[tool](case, out)
+                saved = out / "run.json"
+                if args.reuse and saved.exists():
+                    result, read = Run(**json.loads(saved.read_text())), TOOLS[tool](case, out, False)[1]
+                else:
+                    result, read = TOOLS[tool](case, out, True)
+                    saved.write_text(json.dumps(result.__dict__))
                 print(_row(case, tool, result, read), flush=True)
 
 

@@ -24,7 +24,7 @@ from bot.providers.local.pdf import ImagePage, PdfInfo, PdfText, VectorPage, bui
 
 LEGEND_TEXT_BUDGET = 1500
 # Per level of detail: smallest region (largest inscribed circle, mm) and majority smoothing (sigma, mm).
-DETAIL_MIN_MM = {"low": 4.0, "normal": 2.8, "high": 2.2}
+DETAIL_MIN_MM = {"low": 4.0, "normal": 2.4, "high": 2.1}
 DETAIL_SMOOTH_MM = {"low": 0.9, "normal": 0.6, "high": 0.4}
 MM_PER_INCH = 25.4
 

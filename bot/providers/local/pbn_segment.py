@@ -20,6 +20,7 @@ from bot.providers.local.pbn_labels import LabelGeometry, fit_masks
 
 MAX_MERGE_ROUNDS = 14
 DUPLICATE_DELTA_E = 2.5  # k-means centres closer than this are one paint
+SIMILAR_DELTA_E = 6.0  # neighbouring regions closer in colour than this are merged
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def inscribed_diameters(regions: np.ndarray, count: int) -> tuple[np.ndarray, np
     """Per region: the diameter in px of its largest inscribed circle (distance to its own edge + half a
     pixel, doubled) and the distance map it came from."""
     edge = boundary_mask(regions)
-    distance: np.ndarray = cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    distance: np.ndarray = cv2.distanceTransform((~edge).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
     best = np.zeros(count, dtype=np.float32)
     np.maximum.at(best, regions.ravel(), distance.ravel())
     return 2 * (best + 0.5), distance
@@ -197,6 +198,53 @@ def merge_small(classes: np.ndarray, centres: np.ndarray, params: SegmentParams,
     return classes
 
 
+def class_means(classes: np.ndarray, lab: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Mean CIELAB of the pixels (rows of `lab`) of each colour; a colour without pixels keeps its centre."""
+    flat = classes.ravel()
+    counts = np.bincount(flat, minlength=len(centres))
+    sums = np.stack([np.bincount(flat, lab[:, c], minlength=len(centres)) for c in range(3)], axis=1)
+    out = centres.astype(np.float64)
+    has = counts > 0
+    out[has] = sums[has] / counts[has, None]
+    return out.astype(np.float32)
+
+
+def refine_colours(classes: np.ndarray, lab: np.ndarray, centres: np.ndarray, rounds: int = 2) -> np.ndarray:
+    """k-means at the level of regions: merges gave regions their neighbours' colours, so each region takes
+    the palette colour nearest to its own mean and each colour becomes the mean of its regions. Shapes never
+    change; regions that end up beside one of their own colour just join it."""
+    for _ in range(rounds):
+        centres = class_means(classes, lab, centres)
+        regions, _ = label_regions(classes)
+        flat = regions.ravel()
+        counts = np.bincount(flat)
+        means = np.stack([np.bincount(flat, lab[:, c]) for c in range(3)], axis=1) / counts[:, None]
+        distance = ((means[:, None, :] - centres[None, :, :].astype(np.float64)) ** 2).sum(axis=2)
+        classes = distance.argmin(axis=1).astype(np.int32)[regions]
+    return classes
+
+
+def merge_similar(classes: np.ndarray, centres: np.ndarray, threshold: float) -> np.ndarray:
+    """Neighbouring regions whose colours are closer than `threshold` (ΔE) are one region: the smaller takes
+    the larger's colour (a shading gradient is not worth a border)."""
+    regions, region_class = label_regions(classes)
+    area = np.bincount(regions.ravel())
+    first, second, _ = adjacency(regions)
+    delta = np.linalg.norm(centres[region_class[first]] - centres[region_class[second]], axis=1)
+    bigger = (area[first] < area[second]) | ((area[first] == area[second]) & (first < second))
+    keep = (delta < threshold) & bigger
+    first, second, delta = first[keep], second[keep], delta[keep]
+    order = np.argsort(delta, kind="stable")[::-1]  # the most similar neighbour is written last and wins
+    target = np.full(len(region_class), -1, dtype=np.int64)
+    target[first[order]] = second[order]
+    moving = target >= 0
+    moving &= ~moving[np.where(moving, target, 0)] | ~moving  # never into a region that moves itself
+    new_class = region_class.copy()
+    new_class[moving] = region_class[target[moving]]
+    merged: np.ndarray = new_class[regions]
+    return merged
+
+
 def segment(rgb: np.ndarray, params: SegmentParams) -> Segmentation:
     """The whole segmentation of an RGB uint8 picture at its working size."""
     smoothed = smooth_photo(rgb, params.mm_per_px)
@@ -211,14 +259,16 @@ def segment(rgb: np.ndarray, params: SegmentParams) -> Segmentation:
     # A second, light smoothing removes the notches merges leave, then merging again cleans what it made.
     classes = majority_smooth(classes, 0.5 * params.smooth_mm / params.mm_per_px)
     classes = merge_small(classes, centres, params, digits)
+    photo_lab = image_to_lab(rgb).reshape(-1, 3)
+    classes = refine_colours(classes, photo_lab, centres)
+    centres = class_means(classes, photo_lab, centres)
+    classes = merge_similar(classes, centres, SIMILAR_DELTA_E)
+    classes = merge_small(classes, centres, params, digits)  # a region whose number grew a digit
     # Colours that lost all their pixels go; each remaining one becomes the mean of the photo under it.
     used = np.unique(classes)
     remap = np.zeros(len(centres), dtype=np.int32)
     remap[used] = np.arange(len(used))
     classes = remap[classes]
-    photo_lab = image_to_lab(rgb).reshape(-1, 3)
-    flat = classes.ravel()
-    sums = np.stack([np.bincount(flat, photo_lab[:, c], minlength=len(used)) for c in range(3)], axis=1)
-    palette_lab = (sums / np.bincount(flat, minlength=len(used))[:, None]).astype(np.float32)
+    palette_lab = class_means(classes, photo_lab, centres[used])
     regions, region_class = label_regions(classes)
     return Segmentation(classes, regions, region_class, lab_to_srgb(palette_lab), palette_lab)
