@@ -18,13 +18,13 @@ from bot.providers.local.common import Output, Rendered, RenderError, open_cappe
 from bot.providers.local.palette_files import palette_csv, palette_gpl
 from bot.providers.local.pbn_colors import color_names
 from bot.providers.local.pbn_labels import DIGIT_HEIGHT_EM, LabelGeometry, place_labels
-from bot.providers.local.pbn_render import Layout, preview_png, region_outlines, template_png, template_svg
+from bot.providers.local.pbn_render import BORDER_MM, Layout, preview_png, region_outlines, template_png, template_svg
 from bot.providers.local.pbn_segment import SegmentParams, inscribed_diameters, segment
 from bot.providers.local.pdf import ImagePage, PdfInfo, PdfText, VectorPage, build_pdf
 
 LEGEND_TEXT_BUDGET = 1500
 # Per level of detail: smallest region (largest inscribed circle, mm) and majority smoothing (sigma, mm).
-DETAIL_MIN_MM = {"low": 4.0, "normal": 2.4, "high": 2.1}
+DETAIL_MIN_MM = {"low": 4.0, "normal": 2.2, "high": 2.05}
 DETAIL_SMOOTH_MM = {"low": 0.9, "normal": 0.6, "high": 0.4}
 MM_PER_INCH = 25.4
 
@@ -163,4 +163,4 @@ def _template_page(outlines: list[list[np.ndarray]], labels: list[Any], layout: 
         PdfText(spot.x * s + dx, spot.y * s + dy + DIGIT_HEIGHT_EM * spot.font_mm / 2, spot.font_mm, str(spot.number))
         for spot in labels
     ]
-    return VectorPage(layout.canvas_mm[0], layout.canvas_mm[1], rings, texts)
+    return VectorPage(layout.canvas_mm[0], layout.canvas_mm[1], rings, texts, line_mm=BORDER_MM)

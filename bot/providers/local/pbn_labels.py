@@ -18,29 +18,24 @@ DIGIT_WIDTH_EM = 0.556
 @dataclass(frozen=True)
 class LabelGeometry:
     mm_per_px: float
-    font_sizes_mm: tuple[float, ...] = (1.75, 2.2, 2.8)  # smallest first; 1.75 mm makes 1.24 mm tall digits
-    clearance_mm: float = 0.3  # 0.15 mm clear of the border + half the border line + a margin
+    font_sizes_mm: tuple[float, ...] = (1.72, 2.2, 2.8)  # smallest first; 1.72 mm makes 1.22 mm tall digits
+    clearance_mm: float = 0.22  # 0.15 mm clear of the border + half the (0.15 mm) border line
 
     def box_px(self, size_index: int, digits: int) -> tuple[int, int]:
-        """Width and height (odd, in px) of the box a label of `digits` digits needs, with its clearance;
-        half a pixel more on each side because borders are drawn smoothed, not on the pixel grid."""
+        """Width and height (px) of the box a label of `digits` digits needs, with its clearance; a quarter
+        pixel more on each side because borders are drawn smoothed, not on the pixel grid."""
         font = self.font_sizes_mm[size_index]
-        extra = 2 * self.clearance_mm + self.mm_per_px
+        extra = 2 * self.clearance_mm + 0.5 * self.mm_per_px
         width = (digits * DIGIT_WIDTH_EM * font + extra) / self.mm_per_px
         height = (DIGIT_HEIGHT_EM * font + extra) / self.mm_per_px
-        return _odd(width), _odd(height)
-
-
-def _odd(value: float) -> int:
-    n = math.ceil(value - 1e-6)
-    return n if n % 2 == 1 else n + 1
+        return math.ceil(width - 1e-6), math.ceil(height - 1e-6)
 
 
 @dataclass(frozen=True)
 class LabelSpot:
     region: int
     number: int
-    x: float  # centre of the digits, working px
+    x: float  # centre of the digits, in working px (pixel i spans [i, i + 1])
     y: float
     font_mm: float
     fits: bool  # False: no room even at the smallest size (placed at the region's most inner point anyway)
@@ -80,11 +75,16 @@ def place_labels(
         font = geometry.font_sizes_mm[size_index]
         for r, (y, x) in _argmax_per_region(np.where(fit, distance + 1.0, 0.0), regions, count).items():
             if r not in chosen:
-                chosen[r] = LabelSpot(r, int(numbers[r]), float(x), float(y), font, True)
+                # Pixel x spans [x, x + 1]. An odd window anchored there is centred on x + 0.5; an even one
+                # spans x - w/2 .. x + w/2 - 1, so its centre is x.
+                width, height = geometry.box_px(size_index, int(digits[r]))
+                cx, cy = x + 0.5 * (width % 2), y + 0.5 * (height % 2)
+                chosen[r] = LabelSpot(r, int(numbers[r]), float(cx), float(cy), font, True)
     if len(chosen) < count:
         for r, (y, x) in _argmax_per_region(distance + 1.0, regions, count).items():
             if r not in chosen:
-                chosen[r] = LabelSpot(r, int(numbers[r]), float(x), float(y), geometry.font_sizes_mm[0], False)
+                spot = LabelSpot(r, int(numbers[r]), x + 0.5, y + 0.5, geometry.font_sizes_mm[0], False)
+                chosen[r] = spot
     return [chosen[r] for r in range(count)]
 
 

@@ -15,7 +15,7 @@ from bot.providers.local.pbn_labels import DIGIT_HEIGHT_EM, LabelSpot
 
 BORDER_GRAY = 120  # outlines light enough to vanish under paint
 INK_GRAY = 60
-BORDER_MM = 0.2
+BORDER_MM = 0.15
 OUTLINE_SIGMA_PX = 0.7  # smoothing of each region's mask before tracing its 0.5 level line
 SIMPLIFY_PX = 0.25
 OUTLINE_UPSAMPLE = 4
