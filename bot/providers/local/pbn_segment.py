@@ -21,6 +21,8 @@ from bot.providers.local.pbn_labels import LabelGeometry, fit_masks
 MAX_MERGE_ROUNDS = 14
 DUPLICATE_DELTA_E = 2.5  # k-means centres closer than this are one paint
 SIMILAR_DELTA_E = 6.0  # neighbouring regions closer in colour than this are merged
+USE_OWN_COLOUR = True
+SUBSTANTIAL_BORDER = 0.0  # a bad region only joins neighbours sharing at least this share of its longest border
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,12 @@ def adjacency(regions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def merge_targets(
-    bad: np.ndarray, area: np.ndarray, region_class: np.ndarray, centres: np.ndarray, regions: np.ndarray
+    bad: np.ndarray,
+    area: np.ndarray,
+    region_class: np.ndarray,
+    centres: np.ndarray,
+    regions: np.ndarray,
+    own: np.ndarray | None = None,
 ) -> np.ndarray:
     """The new colour of every region (unchanged for good ones): a bad region takes the colour of its most
     similar neighbour among those sharing a good part of its border. It only moves into a good neighbour
@@ -168,14 +175,20 @@ def merge_targets(
         if not allowed.any():
             continue
         neighbours, borders = neighbours[allowed], borders[allowed]
-        substantial = borders >= 0.3 * borders.max()
+        substantial = borders >= SUBSTANTIAL_BORDER * borders.max()
         neighbours = neighbours[substantial]
-        diff = centres[region_class[neighbours]] - centres[region_class[r]]
+        diff = centres[region_class[neighbours]] - (centres[region_class[r]] if own is None else own[r])
         new_class[r] = region_class[neighbours[int(np.argmin((diff**2).sum(axis=1)))]]
     return new_class
 
 
-def merge_small(classes: np.ndarray, centres: np.ndarray, params: SegmentParams, digits: np.ndarray) -> np.ndarray:
+def merge_small(
+    classes: np.ndarray,
+    centres: np.ndarray,
+    params: SegmentParams,
+    digits: np.ndarray,
+    lab: np.ndarray | None = None,
+) -> np.ndarray:
     """Merge regions that are too small or cannot hold their number until none is left (or rounds run out)."""
     min_diameter_px = params.min_diameter_mm / params.mm_per_px
     for _ in range(MAX_MERGE_ROUNDS):
@@ -191,7 +204,12 @@ def merge_small(classes: np.ndarray, centres: np.ndarray, params: SegmentParams,
         if not bad.any() or count == 1:
             break
         area = np.bincount(regions.ravel(), minlength=count)
-        new_class = merge_targets(bad, area, region_class, centres, regions)
+        own = None
+        if lab is not None and USE_OWN_COLOUR:  # a region's own mean colour picks the paint it joins
+            flat = regions.ravel()
+            own = np.stack([np.bincount(flat, lab[:, c], minlength=count) for c in range(3)], axis=1)
+            own = (own / np.maximum(area, 1)[:, None]).astype(np.float32)
+        new_class = merge_targets(bad, area, region_class, centres, regions, own)
         if np.array_equal(new_class, region_class):
             break
         classes = new_class[regions]
@@ -255,15 +273,15 @@ def segment(rgb: np.ndarray, params: SegmentParams) -> Segmentation:
     classes = assign(lab, centres)
     classes = majority_smooth(classes, params.smooth_mm / params.mm_per_px)
     digits = np.array([len(str(k + 1)) for k in range(len(centres))])
-    classes = merge_small(classes, centres, params, digits)
+    photo_lab = image_to_lab(rgb).reshape(-1, 3)
+    classes = merge_small(classes, centres, params, digits, photo_lab)
     # A second, light smoothing removes the notches merges leave, then merging again cleans what it made.
     classes = majority_smooth(classes, 0.5 * params.smooth_mm / params.mm_per_px)
-    classes = merge_small(classes, centres, params, digits)
-    photo_lab = image_to_lab(rgb).reshape(-1, 3)
+    classes = merge_small(classes, centres, params, digits, photo_lab)
     classes = refine_colours(classes, photo_lab, centres)
     centres = class_means(classes, photo_lab, centres)
     classes = merge_similar(classes, centres, SIMILAR_DELTA_E)
-    classes = merge_small(classes, centres, params, digits)  # a region whose number grew a digit
+    classes = merge_small(classes, centres, params, digits, photo_lab)  # a region whose number grew a digit
     # Colours that lost all their pixels go; each remaining one becomes the mean of the photo under it.
     used = np.unique(classes)
     remap = np.zeros(len(centres), dtype=np.int32)
