@@ -25,7 +25,7 @@ from bot.providers.local.pdf import ImagePage, PdfInfo, PdfText, VectorPage, bui
 LEGEND_TEXT_BUDGET = 1500
 # Per level of detail: smallest region (largest inscribed circle, mm) and majority smoothing (sigma, mm).
 DETAIL_MIN_MM = {"low": 4.0, "normal": 2.2, "high": 2.05}
-DETAIL_SMOOTH_MM = {"low": 0.9, "normal": 0.6, "high": 0.4}
+DETAIL_SMOOTH_MM = {"low": 1.1, "normal": 0.8, "high": 0.55}
 MM_PER_INCH = 25.4
 
 
