@@ -52,17 +52,28 @@ def region_outlines(regions: np.ndarray, count: int) -> list[list[np.ndarray]]:
         mask = np.pad((crop == r).astype(np.float32), pad)
         blurred = cv2.GaussianBlur(mask, (0, 0), OUTLINE_SIGMA_PX)
         big = cv2.resize(blurred, (mask.shape[1] * up, mask.shape[0] * up), interpolation=cv2.INTER_LINEAR)
-        contours, _ = cv2.findContours((big >= 0.5).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+        contours, _ = cv2.findContours((big >= 0.5).astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_NONE)
         rings: list[np.ndarray] = []
         for contour in contours:
             # Upsampled pixel i covers [i/up, (i+1)/up] of the padded crop: its centre is (i + 0.5) / up.
-            xy = (contour.reshape(-1, 2).astype(np.float32) + 0.5) / up + (x0[r] - pad, y0[r] - pad)
+            xy = (_soften(contour.reshape(-1, 2).astype(np.float32)) + 0.5) / up + (x0[r] - pad, y0[r] - pad)
             xy = np.clip(xy, [0, 0], [width, height]).astype(np.float32)
             simple = cv2.approxPolyDP(xy.reshape(-1, 1, 2), SIMPLIFY_PX, True).reshape(-1, 2)
             if len(simple) >= 3:
                 rings.append(simple)
         out.append(rings)
     return out
+
+
+_SOFTEN = np.array([1, 4, 6, 4, 1], dtype=np.float32) / 16
+
+
+def _soften(points: np.ndarray) -> np.ndarray:
+    """A closed traced contour with its grid staircase rounded off (binomial filter along the curve)."""
+    if len(points) < 8:
+        return points
+    padded = np.concatenate([points[-2:], points, points[:2]])
+    return np.stack([np.convolve(padded[:, i], _SOFTEN, mode="valid") for i in range(2)], axis=1)
 
 
 def _fmt(value: float) -> str:
