@@ -19,6 +19,8 @@ from bot.providers.local.pbn_colors import image_to_lab, lab_to_srgb
 from bot.providers.local.pbn_labels import LabelGeometry, fit_masks
 
 MAX_MERGE_ROUNDS = 14
+KMEANS_SAMPLE = 40_000
+KMEANS_ATTEMPTS = 2
 DUPLICATE_DELTA_E = 2.5  # k-means centres closer than this are one paint
 SIMILAR_DELTA_E = 6.0  # neighbouring regions closer in colour than this are merged
 USE_OWN_COLOUR = True
@@ -61,7 +63,7 @@ def kmeans_palette(lab: np.ndarray, colors: int, seed: int = 7) -> np.ndarray:
     one colour, not sixteen copies of it)."""
     pixels = lab.reshape(-1, 3)
     rng = np.random.default_rng(seed)
-    sample = pixels[rng.choice(len(pixels), size=min(len(pixels), 20_000), replace=False)]
+    sample = pixels[rng.choice(len(pixels), size=min(len(pixels), KMEANS_SAMPLE), replace=False)]
     unique = np.unique(np.round(sample, 1), axis=0)
     if len(unique) <= colors:
         centres = unique.astype(np.float32)
@@ -69,7 +71,7 @@ def kmeans_palette(lab: np.ndarray, colors: int, seed: int = 7) -> np.ndarray:
         cv2.setRNGSeed(seed)
         criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.2)
         _, _, centres = cv2.kmeans(  # type: ignore[call-overload]
-            sample.astype(np.float32), colors, None, criteria, 1, cv2.KMEANS_PP_CENTERS
+            sample.astype(np.float32), colors, None, criteria, KMEANS_ATTEMPTS, cv2.KMEANS_PP_CENTERS
         )
     kept: list[np.ndarray] = []
     for centre in centres:
