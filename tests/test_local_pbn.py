@@ -149,6 +149,8 @@ def test_regions_are_paintable_and_numbers_legible(scene_result: Rendered) -> No
         ("grey", lambda: _png(_scene().convert("L"))),
         ("rgba", lambda: _png(_with_alpha(_scene()))),
         ("flat", lambda: _png(Image.new("RGB", (640, 480), (30, 120, 200)))),
+        ("16-bit", lambda: _png(Image.fromarray(np.asarray(_scene().convert("L"), np.uint16) * 257))),
+        ("strip", lambda: _png(_scene().resize((4000, 12)))),
     ],
 )
 def test_edge_case_inputs_render(name: str, make: Any) -> None:
@@ -157,6 +159,8 @@ def test_edge_case_inputs_render(name: str, make: Any) -> None:
     numbers = _svg_numbers(files["svg"].data)
     assert len(numbers) == result.meta["regions"] >= 1
     assert set(numbers) == set(range(1, result.meta["colors"] + 1))
+    if name == "16-bit":  # stretched to 8 bits, not clipped to one white
+        assert result.meta["colors"] > 3
     if name == "flat":
         assert (result.meta["colors"], result.meta["regions"]) == (1, 1)
         assert "#1E78C8" in (result.text or "")

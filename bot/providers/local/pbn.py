@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import cv2
 import numpy as np
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.legend import Swatch, legend_file, legend_text, render_legend
@@ -82,6 +83,16 @@ def _canvas(rgb: np.ndarray, options: PbnOptions) -> tuple[np.ndarray, tuple[flo
     return rgb, (canvas_w, canvas_h), (width * scale, height * scale)
 
 
+def _rgb(image: Image.Image) -> np.ndarray:
+    """RGB uint8; 16-bit and float greyscale is stretched to 8 bits first (Pillow would clip it to white)."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float32)
+        low, high = float(values.min()), float(values.max())
+        grey = (values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)
+        image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    return to_rgb_array(image)
+
+
 def _working(rgb: np.ndarray, long_side: int) -> np.ndarray:
     height, width = rgb.shape[:2]
     scale = long_side / max(width, height)
@@ -95,7 +106,7 @@ def render_pbn(data: bytes, params: dict[str, Any]) -> Rendered:
     options = _options(params)
     cv2.setNumThreads(1)  # one worker process, one core
     image = open_capped(data, work_side=options.working_size)
-    rgb, canvas_mm, picture_mm = _canvas(to_rgb_array(image), options)
+    rgb, canvas_mm, picture_mm = _canvas(_rgb(image), options)
     rgb = _working(rgb, options.working_size)
     height, width = rgb.shape[:2]
     mm_per_px = picture_mm[0] / width
