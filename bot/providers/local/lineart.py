@@ -1,10 +1,10 @@
 """Coloring pages from photos: clean black outlines on white, around closed areas a child can colour.
 
-Outlines are the borders of a colour segmentation (closed by construction): the photo is smoothed with
-edge-preserving filters, quantised to a few colours in CIELAB, cleaned with a majority filter, split into
-connected regions, and regions too small to colour are merged into a neighbour. Their borders are drawn at the
-page's resolution as smooth centre lines of one even width. The "detailed" style adds strong inner strokes
-(long ones only, so the page gets no hatching or loose ends). A frame closes regions cut by the picture's edge.
+The photo is smoothed with edge-preserving filters and segmented (see segment.py: watershed regions merged
+until the remaining borders are visible edges of the photo); those borders are closed by construction. The
+region map is enlarged to the page with smooth borders, its borders are pruned of spurs and inked at one even
+width per style, and what is left too small to colour or too small to see (specks) is cleaned up. A frame
+closes the regions cut by the picture's edge.
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy import ndimage
-from skimage.morphology import skeletonize
 
 from .art_files import encode_png, fit_side
 from .common import Output, Rendered, RenderError, open_capped, to_rgb_array
 from .page_pdf import Paper, image_page_pdf
+from .segment import MergeRules, gradient, merge_regions, oversegment
 
 PAGE_SIDE = 2000  # long side of the page image: ~180 dpi across an A4 sheet
-SEG_SIDE = 640  # long side at which the colours are segmented
+SEG_SIDE = 800  # long side at which the colours are segmented
 
 
 class ColoringOptions(BaseModel):
@@ -36,18 +36,18 @@ class ColoringOptions(BaseModel):
 
 @dataclass(frozen=True)
 class Style:
-    colours: int  # k-means palette size: more colours, more regions
+    threshold: float  # borders weaker than this (gradient + colour difference) are merged away
     min_region: float  # regions smaller than this fraction of the picture are merged into a neighbour
     line_px: int  # stroke width on the page image
-    strokes: bool  # add strong inner edges
     smooth_passes: int
 
 
 STYLES: dict[str, Style] = {
-    "detailed": Style(colours=12, min_region=0.0008, line_px=4, strokes=True, smooth_passes=2),
-    "simple": Style(colours=8, min_region=0.002, line_px=6, strokes=False, smooth_passes=3),
-    "bold": Style(colours=6, min_region=0.006, line_px=10, strokes=False, smooth_passes=4),
+    "detailed": Style(threshold=9.0, min_region=0.0008, line_px=4, smooth_passes=2),
+    "simple": Style(threshold=15.0, min_region=0.002, line_px=6, smooth_passes=3),
+    "bold": Style(threshold=24.0, min_region=0.006, line_px=10, smooth_passes=4),
 }
+MAX_AREA = 0.15  # share of the picture: larger spaces are split along their most visible lines
 
 
 def _smooth(rgb: np.ndarray, passes: int) -> np.ndarray:
@@ -58,55 +58,6 @@ def _smooth(rgb: np.ndarray, passes: int) -> np.ndarray:
     return out
 
 
-def _quantise(lab: np.ndarray, colours: int) -> np.ndarray:
-    """Label of the nearest of `colours` k-means centres, per pixel (fitted on a sample, deterministic)."""
-    pixels = lab.reshape(-1, 3).astype(np.float32)
-    rng = np.random.default_rng(0)
-    sample = pixels[rng.choice(len(pixels), size=min(len(pixels), 20_000), replace=False)]
-    colours = max(1, min(colours, len(np.unique(sample, axis=0))))
-    cv2.setRNGSeed(0)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 30, 0.5)
-    best = np.zeros((len(sample), 1), np.int32)
-    _, _, centres = cv2.kmeans(sample, colours, best, criteria, 2, cv2.KMEANS_PP_CENTERS)
-    distances = ((pixels[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-    nearest: np.ndarray = distances.argmin(axis=1).reshape(lab.shape[:2]).astype(np.int32)
-    return nearest
-
-
-def _majority(labels: np.ndarray, count: int, size: int) -> np.ndarray:
-    """Each pixel takes the most frequent label around it: removes speckle and smooths borders."""
-    votes = np.stack([cv2.boxFilter((labels == k).astype(np.float32), -1, (size, size)) for k in range(count)], axis=0)
-    winner: np.ndarray = votes.argmax(axis=0).astype(np.int32)
-    return winner
-
-
-def _regions(labels: np.ndarray, count: int) -> np.ndarray:
-    """Connected regions of equal colour label, numbered from 1."""
-    regions = np.zeros(labels.shape, np.int32)
-    next_id = 1
-    for k in range(count):
-        n, comp = cv2.connectedComponents((labels == k).astype(np.uint8), connectivity=4)
-        if n > 1:
-            mask = comp > 0
-            regions[mask] = comp[mask] + next_id - 1
-            next_id += n - 1
-    return regions
-
-
-def _merge_small(regions: np.ndarray, min_pixels: int) -> np.ndarray:
-    """Regions under `min_pixels` are given to the nearest large region (pixel by pixel, by distance)."""
-    sizes = np.bincount(regions.ravel())
-    small = sizes[regions] < min_pixels
-    if not small.any() or small.all():
-        return regions
-    _, (iy, ix) = ndimage.distance_transform_edt(small, return_indices=True)
-    return np.asarray(regions[iy, ix], dtype=np.int32)
-
-
-def _skeleton(mask: np.ndarray) -> np.ndarray:
-    return np.asarray(skeletonize(mask), dtype=bool)  # type: ignore[no-untyped-call]
-
-
 def _borders(regions: np.ndarray) -> np.ndarray:
     """1 where a pixel's right or lower neighbour belongs to another region."""
     edge = np.zeros(regions.shape, np.uint8)
@@ -115,25 +66,32 @@ def _borders(regions: np.ndarray) -> np.ndarray:
     return edge
 
 
-def _centre_lines(border: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Smooth one-pixel centre lines at the page's size from a coarse border mask."""
+def _smooth_labels(labels: np.ndarray, size: tuple[int, int], sigma: float) -> np.ndarray:
+    """The region map enlarged to the page's size with smooth borders: each region's mask is enlarged and
+    blurred (within its bounding box) and every pixel goes to the region with the strongest blurred mask.
+    Narrow slivers lose to their neighbours, so they vanish instead of becoming ink blots."""
     width, height = size
-    scale = width / border.shape[1]
-    big = cv2.resize(border.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    big = cv2.GaussianBlur(big, (0, 0), max(1.0, scale * 0.7))
-    band = big > 0.12
-    return _skeleton(band)
-
-
-def _strokes(rgb: np.ndarray, min_length: int) -> np.ndarray:
-    """Strong edges of the smoothed page-size picture, long connected ones only."""
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    grey = cv2.GaussianBlur(grey, (0, 0), 2.0)
-    edges = cv2.Canny(grey, 40, 100, L2gradient=True)
-    n, comp, stats, _ = cv2.connectedComponentsWithStats((edges > 0).astype(np.uint8), connectivity=8)
-    keep = np.zeros(n, bool)
-    keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= min_length
-    return np.asarray(keep[comp], dtype=bool)
+    scale_x, scale_y = width / labels.shape[1], height / labels.shape[0]
+    pad = int(np.ceil(3 * sigma / min(scale_x, scale_y))) + 1
+    best = np.zeros((height, width), np.float32)
+    owner = np.zeros((height, width), np.int32)
+    for index, box in enumerate(ndimage.find_objects(labels + 1)):
+        if box is None:
+            continue
+        y0, y1 = max(0, box[0].start - pad), min(labels.shape[0], box[0].stop + pad)
+        x0, x1 = max(0, box[1].start - pad), min(labels.shape[1], box[1].stop + pad)
+        py0, py1 = round(y0 * scale_y), round(y1 * scale_y)
+        px0, px1 = round(x0 * scale_x), round(x1 * scale_x)
+        if py1 <= py0 or px1 <= px0:
+            continue
+        mask = (labels[y0:y1, x0:x1] == index).astype(np.float32)
+        big = cv2.resize(mask, (px1 - px0, py1 - py0), interpolation=cv2.INTER_LINEAR)
+        big = cv2.GaussianBlur(big, (0, 0), sigma)
+        view_best = best[py0:py1, px0:px1]
+        wins = big > view_best
+        view_best[wins] = big[wins]
+        owner[py0:py1, px0:px1][wins] = index
+    return owner
 
 
 def _prune(lines: np.ndarray, length: int) -> np.ndarray:
@@ -177,19 +135,19 @@ def line_art(rgb: np.ndarray, style: Style) -> np.ndarray:
 
     small = _smooth(fit_side(page_rgb, SEG_SIDE), style.smooth_passes)
     lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
-    labels = _quantise(lab, style.colours)
-    count = int(labels.max()) + 1
-    labels = _majority(labels, count, 5)
-    regions = _regions(labels, count)
-    regions = _merge_small(regions, max(4, round(style.min_region * regions.size)))
-    border = _borders(regions)
-    border[0, :] = border[-1, :] = border[:, 0] = border[:, -1] = 1  # the frame closes edge regions
-
-    lines = _centre_lines(border, size)
-    if style.strokes:
-        page_smooth = cv2.bilateralFilter(page_rgb, 9, 40, 6)
-        lines |= _strokes(page_smooth, min_length=PAGE_SIDE // 25)
-        lines = _skeleton(_ink(lines, 3))
+    grad = gradient(lab)
+    seeds = oversegment(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), grad, cell=10)
+    page_px_per_seg_px = size[0] / small.shape[1]
+    rules = MergeRules(
+        threshold=style.threshold,
+        min_area=max(4, round(style.min_region * seeds.size)),
+        min_width=3.0 * style.line_px / page_px_per_seg_px,
+        max_area=round(MAX_AREA * seeds.size),
+    )
+    regions = merge_regions(seeds, lab.astype(np.float32), grad, rules)
+    smooth_regions = _smooth_labels(regions, size, sigma=style.line_px * 0.8 + 1.5)
+    lines = _borders(smooth_regions).astype(bool)
+    lines[0, :] = lines[-1, :] = lines[:, 0] = lines[:, -1] = True  # the frame closes edge regions
     lines = _prune(lines, style.line_px * 3)
     ink = _ink(lines, style.line_px)
     return _clean(ink, min_white=(style.line_px * 4) ** 2, min_black=(style.line_px * 6) ** 2)
