@@ -1,15 +1,17 @@
 """Upscale 2× or 4×: better than a plain Lanczos resize, on one CPU core.
 
 The luma is enlarged with bicubic interpolation, then made consistent with the input by back-projection (the
-enlarged picture, shrunk again, must give back the input: the error is enlarged and added), then its edges are
+enlarged picture, shrunk again, must give back the input: the error is enlarged and added); its edges are then
 steepened by a weak toggle-contrast step (each pixel moves a little towards the nearer of its local minimum and
-maximum), and back-projected once more so that the steepening invents nothing the input contradicts. Chroma is
-smooth in photos and takes plain bicubic. The work runs in horizontal strips so memory stays bounded.
+maximum) and cleaned of ringing by total-variation steps, each followed by a back-projection so that nothing
+is invented that the input contradicts. Chroma, smooth in photos, gets bicubic plus one back-projection. The
+work runs in horizontal strips so memory stays bounded.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import cv2
@@ -26,8 +28,18 @@ MIN_ENLARGEMENT = 1.1
 # Input rows per strip, and rows of context on each side (enough for the bicubic and 3×3 kernels, twice over).
 STRIP_ROWS = 256
 STRIP_MARGIN = 8
-TOGGLE_WEIGHT = 0.15
-TOGGLE_EDGE = 40.0  # local contrast (0..255) at which the toggle step reaches its full weight
+
+
+@dataclass(frozen=True)
+class Tuning:
+    toggle_weight: float  # how far a pixel moves towards its nearer local extreme, at most
+    toggle_edge: float  # local contrast (0..255) at which the toggle step reaches its full weight
+    tv_step: float  # size of each total-variation step (grey levels)
+    tv_rounds: int
+
+
+# Tuned on bench/upscale.py (photos shrunk by area averaging, PSNR against the originals).
+TUNING = {2: Tuning(0.15, 40.0, 0.7, 2), 4: Tuning(0.25, 60.0, 1.0, 2)}
 
 _KERNEL_3X3 = np.ones((3, 3), np.uint8)
 
@@ -46,23 +58,47 @@ def _back_project(estimate: np.ndarray, low: np.ndarray) -> np.ndarray:
     return improved
 
 
-def _toggle(plane: np.ndarray) -> np.ndarray:
+def _toggle(plane: np.ndarray, weight_max: float, edge: float) -> np.ndarray:
     """Move each pixel towards the nearer local extreme, in proportion to the local contrast: edges get steeper,
     flat areas and fine noise are left alone."""
     high = cv2.dilate(plane, _KERNEL_3X3)
     low = cv2.erode(plane, _KERNEL_3X3)
     target = np.where(plane * 2.0 > high + low, high, low)
-    weight = np.minimum((high - low) * (TOGGLE_WEIGHT / TOGGLE_EDGE), TOGGLE_WEIGHT)
+    weight = np.minimum((high - low) * (weight_max / edge), weight_max)
     moved: np.ndarray = plane + weight * (target - plane)
     return moved
 
 
+def _tv_step(plane: np.ndarray, step: float) -> np.ndarray:
+    """One descent step on the total variation: smooths along edges and flattens ripples, without blurring
+    across edges (the gradient is normalised)."""
+    gx = np.zeros_like(plane)
+    gy = np.zeros_like(plane)
+    gx[:, :-1] = plane[:, 1:] - plane[:, :-1]
+    gy[:-1, :] = plane[1:, :] - plane[:-1, :]
+    norm = np.sqrt(gx * gx + gy * gy + 1.0)
+    nx, ny = gx / norm, gy / norm
+    divergence = nx + ny
+    divergence[:, 1:] -= nx[:, :-1]
+    divergence[1:, :] -= ny[:-1, :]
+    stepped: np.ndarray = plane + step * divergence
+    return stepped
+
+
 def upscale_luma(low: np.ndarray, factor: int) -> np.ndarray:
-    """Enlarge one float32 plane by an integer factor (see the module's docstring)."""
+    """Enlarge one float32 plane by 2 or 4 (see the module's docstring)."""
+    tuning = TUNING[factor]
     size = (low.shape[1] * factor, low.shape[0] * factor)
     estimate = cv2.resize(low, size, interpolation=cv2.INTER_CUBIC)
     estimate = _back_project(estimate, low)
-    estimate = _toggle(estimate)
+    estimate = _back_project(_toggle(estimate, tuning.toggle_weight, tuning.toggle_edge), low)
+    for _ in range(tuning.tv_rounds):
+        estimate = _back_project(_tv_step(estimate, tuning.tv_step), low)
+    return estimate
+
+
+def _upscale_chroma(low: np.ndarray, factor: int) -> np.ndarray:
+    estimate = cv2.resize(low, (low.shape[1] * factor, low.shape[0] * factor), interpolation=cv2.INTER_CUBIC)
     return _back_project(estimate, low)
 
 
@@ -75,9 +111,9 @@ def upscale_rgb(rgb: np.ndarray, factor: int) -> np.ndarray:
         bottom = min(height, top + STRIP_ROWS)
         a, b = max(0, top - STRIP_MARGIN), min(height, bottom + STRIP_MARGIN)
         strip = ycc[a:b]
-        big = cv2.resize(strip, (width * factor, (b - a) * factor), interpolation=cv2.INTER_CUBIC)
-        luma = upscale_luma(strip[..., 0].astype(np.float32), factor)
-        big[..., 0] = np.clip(luma + 0.5, 0, 255).astype(np.uint8)
+        planes = [upscale_luma(strip[..., 0].astype(np.float32), factor)]
+        planes += [_upscale_chroma(strip[..., c].astype(np.float32), factor) for c in (1, 2)]
+        big = np.clip(cv2.merge(planes) + 0.5, 0, 255).astype(np.uint8)
         keep = big[(top - a) * factor : (bottom - a) * factor]
         out[top * factor : bottom * factor] = cv2.cvtColor(keep, cv2.COLOR_YCrCb2RGB)
     return out
