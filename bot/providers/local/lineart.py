@@ -43,10 +43,11 @@ class Style:
 
 
 STYLES: dict[str, Style] = {
-    "detailed": Style(threshold=9.0, min_region=0.0008, line_px=4, smooth_passes=2),
+    "detailed": Style(threshold=11.0, min_region=0.0012, line_px=4, smooth_passes=2),
     "simple": Style(threshold=15.0, min_region=0.002, line_px=6, smooth_passes=3),
     "bold": Style(threshold=24.0, min_region=0.006, line_px=10, smooth_passes=4),
 }
+LAB_WEIGHTS = (0.6, 1.0, 1.0)  # L, a, b
 MAX_AREA = 0.15  # share of the picture: larger spaces are split along their most visible lines
 
 
@@ -134,7 +135,8 @@ def line_art(rgb: np.ndarray, style: Style) -> np.ndarray:
     page_rgb = cv2.resize(rgb, size, interpolation=interpolation)
 
     small = _smooth(fit_side(page_rgb, SEG_SIDE), style.smooth_passes)
-    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB)
+    # Lightness counts less than hue: shading (folds, shadows) should not cut areas as much as colour changes.
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32) * np.float32(LAB_WEIGHTS)
     grad = gradient(lab)
     seeds = oversegment(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), grad, cell=10)
     page_px_per_seg_px = size[0] / small.shape[1]
@@ -144,8 +146,8 @@ def line_art(rgb: np.ndarray, style: Style) -> np.ndarray:
         min_width=3.0 * style.line_px / page_px_per_seg_px,
         max_area=round(MAX_AREA * seeds.size),
     )
-    regions = merge_regions(seeds, lab.astype(np.float32), grad, rules)
-    smooth_regions = _smooth_labels(regions, size, sigma=style.line_px * 0.8 + 1.5)
+    regions = merge_regions(seeds, lab, grad, rules)
+    smooth_regions = _smooth_labels(regions, size, sigma=style.line_px * 1.6 + 1.5)
     lines = _borders(smooth_regions).astype(bool)
     lines[0, :] = lines[-1, :] = lines[:, 0] = lines[:, -1] = True  # the frame closes edge regions
     lines = _prune(lines, style.line_px * 3)
