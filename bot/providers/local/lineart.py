@@ -136,7 +136,7 @@ def line_art(rgb: np.ndarray, style: Style) -> np.ndarray:
 
     small = _smooth(fit_side(page_rgb, SEG_SIDE), style.smooth_passes)
     # Lightness counts less than hue: shading (folds, shadows) should not cut areas as much as colour changes.
-    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32) * np.float32(LAB_WEIGHTS)
+    lab = cv2.cvtColor(small, cv2.COLOR_RGB2LAB).astype(np.float32) * np.array(LAB_WEIGHTS, np.float32)
     grad = gradient(lab)
     seeds = oversegment(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), grad, cell=10)
     page_px_per_seg_px = size[0] / small.shape[1]
