@@ -154,6 +154,8 @@ def edge_inputs() -> dict[str, bytes]:
         "rgba": encode(rgba),
         "flat": encode(flat),
         "jpeg": encode(shapes_picture(), "JPEG"),
+        "grey16": encode(grey.astype(np.uint16) * 257),  # 16-bit PNG, as from scanners
+        "sliver": encode(np.full((500, 1, 3), (20, 90, 20), np.uint8)),
     }
 
 
@@ -165,7 +167,7 @@ def run_all(data: bytes) -> dict[str, Rendered]:
     }
 
 
-@pytest.mark.parametrize("case", ["tiny", "grey", "rgba", "flat", "jpeg"])
+@pytest.mark.parametrize("case", ["tiny", "grey", "rgba", "flat", "jpeg", "grey16", "sliver"])
 def test_edge_cases_render(case: str) -> None:
     data = edge_inputs()[case]
     source = decode(data)
@@ -182,6 +184,10 @@ def test_edge_cases_render(case: str) -> None:
         assert np.asarray(up)[:, 140:, 3].min() > 200
         assert filtered.mode == "RGBA"
         assert np.asarray(filtered)[:, :60, 3].max() == 0
+    if case == "grey16":  # rescaled to 8 bits, not clipped to white
+        grey = cv2.cvtColor(shapes_picture(), cv2.COLOR_RGB2GRAY)
+        assert np.asarray(up.convert("L")).mean() == pytest.approx(grey.mean(), abs=3)
+        assert np.asarray(page.convert("L")).min() == 0
     if case == "flat":  # nothing to outline: only the frame, one big area
         ink = np.asarray(page.convert("L")) == 0
         assert cv2.connectedComponents((~ink).astype(np.uint8), connectivity=4)[0] - 1 == 1

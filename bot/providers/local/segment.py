@@ -45,15 +45,18 @@ def oversegment(image_bgr: np.ndarray, grad: np.ndarray, cell: int) -> np.ndarra
     """Watershed from one seed per `cell`×`cell` square, placed at the square's lowest gradient; every pixel
     gets a label from 1 (OpenCV's border pixels are given to their nearest region)."""
     height, width = grad.shape
-    rows, cols = max(1, height // cell), max(1, width // cell)
-    cropped = grad[: rows * cell, : cols * cell].reshape(rows, cell, cols, cell).transpose(0, 2, 1, 3)
-    best = cropped.reshape(rows, cols, cell * cell).argmin(axis=2)
-    ys = (np.arange(rows)[:, None] * cell + best // cell).ravel()
-    xs = (np.arange(cols)[None, :] * cell + best % cell).ravel()
+    cell_y, cell_x = min(cell, height), min(cell, width)  # a picture thinner than a cell gets one seed row
+    rows, cols = height // cell_y, width // cell_x
+    cropped = grad[: rows * cell_y, : cols * cell_x].reshape(rows, cell_y, cols, cell_x).transpose(0, 2, 1, 3)
+    best = cropped.reshape(rows, cols, cell_y * cell_x).argmin(axis=2)
+    ys = (np.arange(rows)[:, None] * cell_y + best // cell_x).ravel()
+    xs = (np.arange(cols)[None, :] * cell_x + best % cell_x).ravel()
     markers = np.zeros((height, width), np.int32)
     markers[ys, xs] = np.arange(1, len(ys) + 1, dtype=np.int32)
     cv2.watershed(image_bgr, markers)
     unlabeled = markers <= 0
+    if unlabeled.all():  # OpenCV marks the outermost pixels as borders: a picture 1 or 2 px thin has no inside
+        return np.ones_like(markers)
     if unlabeled.any():
         _, (iy, ix) = ndimage.distance_transform_edt(unlabeled, return_indices=True)
         markers = markers[iy, ix]
