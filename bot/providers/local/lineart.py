@@ -9,6 +9,7 @@ closes the regions cut by the picture's edge.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -18,7 +19,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy import ndimage
 
-from .art_files import eight_bit, encode_png, fit_side
+from .art_files import eight_bit, fit_side
 from .common import Output, Rendered, RenderError, open_capped, to_rgb_array
 from .page_pdf import Paper, image_page_pdf
 from .segment import MergeRules, gradient, merge_regions, oversegment
@@ -166,8 +167,11 @@ def render_coloring(data: bytes, params: dict[str, Any]) -> Rendered:
     ink = line_art(np.ascontiguousarray(rgb), STYLES[options.style])
     page = np.where(ink, 0, 255).astype(np.uint8)
     height, width = page.shape
-    png = encode_png(page, compression=9)
-    pdf = image_page_pdf(Image.fromarray(page).convert("1"), options.paper, title="Coloring page")
+    bilevel = Image.fromarray(page).convert("1")  # 1-bit PNG: an eighth of the data to compress
+    buffer = io.BytesIO()
+    bilevel.save(buffer, "PNG")
+    png = buffer.getvalue()
+    pdf = image_page_pdf(bilevel, options.paper, title="Coloring page")
     regions = cv2.connectedComponents((~ink).astype(np.uint8), connectivity=4)[0] - 1
     return Rendered(
         files=[

@@ -37,7 +37,7 @@ def gradient(lab: np.ndarray) -> np.ndarray:
     for channel in cv2.split(lab.astype(np.float32)):
         gx = cv2.Sobel(channel, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(channel, cv2.CV_32F, 0, 1, ksize=3)
-        total += cv2.magnitude(gx, gy)
+        total += np.sqrt(gx * gx + gy * gy)  # not cv2.magnitude: its last bit varies between calls
     return total / 8.0
 
 
@@ -159,8 +159,7 @@ def _thin(labels: np.ndarray, graph: _Graph, min_width: float) -> np.ndarray:
     inside[1:, :] &= labels[:-1, :] == labels[1:, :]
     distance = cv2.distanceTransform(inside.astype(np.uint8), cv2.DIST_L2, 3)
     count = len(graph.parent)
-    radius = np.zeros(count)
-    np.maximum.at(radius, labels.ravel(), distance.ravel())
+    radius = np.asarray(ndimage.maximum(distance, labels, index=np.arange(count)), dtype=np.float64)
     live = graph.parent == np.arange(count)
     return np.asarray(live & (2 * radius + 1 < min_width) & (np.asarray(graph.size) > 0))
 
