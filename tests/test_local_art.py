@@ -97,6 +97,10 @@ def test_coloring_page_is_black_lines_around_closed_areas() -> None:
     assert same_paper(pdf_page_size(pdf_file.data), A4_PT)
     assert rendered.meta["style"] == "simple"
 
+    # The same photo gives the same page (a member asking again gets what they saw).
+    again = render_coloring(encode(shapes_picture()), {"style": "simple", "paper": "a4"})
+    assert again.files[0].data == page_file.data
+
 
 def test_coloring_styles_differ_in_detail_and_width() -> None:
     pages = {
