@@ -260,7 +260,10 @@ def test_large_photo_upscale_is_jpeg() -> None:
 def test_filters_change_the_picture_and_strength_matters(name: str) -> None:
     picture = shapes_picture()
     weak = np.asarray(decode(render_filter(encode(picture), {"filter": name, "strength": 0.2}).files[0].data))
-    strong = np.asarray(decode(render_filter(encode(picture), {"filter": name, "strength": 1.0}).files[0].data))
+    rendered = render_filter(encode(picture), {"filter": name, "strength": 1.0})
+    assert rendered.files[0].label == "filtered"
+    assert rendered.meta["filter"] == name
+    strong = np.asarray(decode(rendered.files[0].data))
     assert weak.shape == strong.shape == picture.shape
     change_weak = np.abs(weak.astype(int) - picture).mean()
     change_strong = np.abs(strong.astype(int) - picture).mean()

@@ -199,4 +199,4 @@ def render_filter(data: bytes, params: dict[str, Any]) -> Rendered:
     else:
         payload, name = encode_png(out, compression=3), f"{options.filter}.png"
     meta = {"filter": options.filter, "strength": options.strength, "size": f"{width}×{height}"}
-    return Rendered(files=[Output(filename=name, data=payload, label=options.filter)], meta=meta)
+    return Rendered(files=[Output(filename=name, data=payload, label="filtered")], meta=meta)
