@@ -64,26 +64,27 @@ def pencil(rgb: np.ndarray) -> np.ndarray:
 
 
 def watercolor(rgb: np.ndarray) -> np.ndarray:
-    """Flattened washes (OpenCV's edge-preserving stylisation, done at a reduced size: washes have no fine
-    detail), pigment pooling at the wash borders, and paper grain."""
+    """Flat washes (mean-shift filtering at a reduced size: washes have no fine detail) that bleed softly into
+    each other, pigment pooling at their borders, transparent tones lifted towards the paper, and paper grain."""
     height, width = rgb.shape[:2]
-    small = fit_side(rgb, 900)
-    washes = cv2.stylization(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), sigma_s=60, sigma_r=0.55)
-    washes = cv2.cvtColor(washes, cv2.COLOR_BGR2RGB)
-    washes = cv2.resize(washes, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.float32)
-    # Pigment gathers where washes meet: darken slightly along the borders of the flat areas.
-    grey = cv2.cvtColor(washes.astype(np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    small = fit_side(rgb, 640)
+    washes = cv2.pyrMeanShiftFiltering(small, 8, 28)
+    washes = cv2.medianBlur(washes, 5)
+    washes = cv2.resize(washes, (width, height), interpolation=cv2.INTER_CUBIC)
     unit = _unit(rgb)
-    edges = cv2.GaussianBlur(cv2.morphologyEx(grey, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)), (0, 0), unit)
-    washes *= (1.0 - np.clip(edges / 255.0, 0, 0.25))[..., None]
+    soft = cv2.GaussianBlur(washes, (0, 0), 1.5 * unit + 0.5).astype(np.float32)
+    # Pigment gathers where washes meet: a thin, slightly darker rim along the borders of the flat areas.
+    grey = cv2.cvtColor(washes, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    rim = cv2.morphologyEx(grey, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+    rim = cv2.GaussianBlur(rim, (0, 0), unit + 0.5)
+    soft *= (1.0 - np.clip(rim / 255.0, 0, 0.12))[..., None]
+    # Watercolour is transparent: lift the tones towards the white paper.
+    soft = soft * 0.85 + 255.0 * 0.15
     # Paper grain: low-contrast blurred noise, deterministic so the same photo gives the same painting.
     noise = np.random.default_rng(7).normal(0.0, 1.0, (height, width)).astype(np.float32)
-    grain: np.ndarray = cv2.GaussianBlur(noise, (0, 0), max(0.8, 1.5 * unit))
+    grain: np.ndarray = cv2.GaussianBlur(noise, (0, 0), max(0.8, 1.2 * unit))
     grain = grain / (float(grain.std()) + 1e-6)
-    washes = washes + (grain * 6.0)[..., None]
-    # Watercolour is transparent: lift the tones towards the white paper.
-    washes = washes * 0.88 + 255.0 * 0.12
-    return _to_uint8(washes)
+    return _to_uint8(soft + (grain * 3.5)[..., None])
 
 
 def oil(rgb: np.ndarray) -> np.ndarray:
