@@ -18,6 +18,7 @@ EXTENSIONS: list[tuple[str, str | None]] = [
     ("cogs.retention", None),
     ("cogs.mimipanda", "mimipanda"),
     ("cogs.create", None),  # /imagine /upscale /edit /video: builds only what the enabled studios can do
+    ("cogs.pictures", None),  # /coloring /paint-by-numbers /ai-filter: Mimi Panda or Easel's own studio
     ("cogs.studio_admin", None),
     ("cogs.portraits", "mimpi"),
     ("cogs.styles", "flair"),

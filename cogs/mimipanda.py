@@ -252,8 +252,6 @@ def upscale_note(requested: int, effective: int, width: int, height: int) -> str
 
 
 class MimiPanda(commands.Cog):
-    coloring = app_commands.Group(name="coloring", description="Coloring pages from your photo or from a prompt")
-
     def __init__(self, bot: EaselBot) -> None:
         self.bot = bot
         FEATURE_TITLES.update(TITLES)
@@ -292,16 +290,6 @@ class MimiPanda(commands.Cog):
 
     # /coloring photo | prompt
 
-    @coloring.command(
-        name="photo", description="Turn your photo or picture into a coloring page", extras={"feature": "coloring"}
-    )
-    @app_commands.describe(
-        image="JPG, PNG, WEBP or HEIC, up to 20 MB",
-        version="v2 (newer, default) or v1 (classic); each version has its own types",
-        page_type="v2: General, Detailed, Anime, Simplified, Comic · v1: Adults, Kids, Simple, Image, Photo, Sketching",
-    )
-    @app_commands.rename(page_type="type")
-    @app_commands.choices(version=VERSION_CHOICES, page_type=TYPE_CHOICES)
     async def coloring_photo(
         self,
         interaction: discord.Interaction[EaselBot],
@@ -314,16 +302,6 @@ class MimiPanda(commands.Cog):
         upload = await read_image(image, max_bytes=MAX_UPLOAD_BYTES)
         await self._start(interaction, "coloring", request.params(), [upload])
 
-    @coloring.command(
-        name="prompt", description="Draw a new coloring page from a description", extras={"feature": "ai_coloring"}
-    )
-    @app_commands.describe(
-        prompt="What to draw (3-600 characters)",
-        style="Who it is for: kids (simple), teenagers, or adults (intricate)",
-        aspect_ratio="Page shape (optional)",
-        version="v2 (newer, default) or v1 (classic)",
-    )
-    @app_commands.choices(style=STYLE_CHOICES, aspect_ratio=AI_COLORING_RATIOS, version=VERSION_CHOICES)
     async def coloring_prompt(
         self,
         interaction: discord.Interaction[EaselBot],
@@ -337,34 +315,6 @@ class MimiPanda(commands.Cog):
 
     # /paint-by-numbers
 
-    @app_commands.command(
-        name="paint-by-numbers",
-        description="A numbered paint-by-numbers template from a photo or a prompt",
-        extras={"feature": "pbn"},
-    )
-    @app_commands.describe(
-        image="A photo (JPG, PNG, WEBP or HEIC, up to 20 MB); or use prompt instead",
-        prompt="Or describe a picture to generate (3-600 characters); not both",
-        colors="Number of paint colours, 7-100 (default 30)",
-        segments="Size of the paint areas: none (default), level 1-3 (bigger, easier), simplest",
-        gradient="Colour steps between shades: high (smoother, default) or normal (more distinct)",
-        precision="Colour matching; lower it only for high-contrast pictures (may merge colours)",
-        canvas="Canvas size in inches, width x height, e.g. 12x16 (4x4 up to 45x45)",
-        crop="Crop the picture to cover the whole canvas (default no)",
-        details="How strongly small details are filtered: ultra, high, normal, low, lowest",
-        palette="Id of a palette saved in Easel's Mimi Panda account: paint with its colours",
-        palette_colors="Comma-separated codes from that palette, at least 7 (needs palette)",
-        mix_palette="Allow 50:50 mixes of the palette's colours (more shades)",
-        art_style="Repaint the picture in an AI art style first (default none)",
-        min_area="Merge colour areas smaller than this % of the short side (0-100, default 0: off)",
-    )
-    @app_commands.choices(
-        segments=SEGMENT_CHOICES,
-        gradient=GRADIENT_CHOICES,
-        precision=PRECISION_CHOICES,
-        details=DETAILS_CHOICES,
-        art_style=ART_STYLE_CHOICES,
-    )
     async def paint_by_numbers(
         self,
         interaction: discord.Interaction[EaselBot],
@@ -427,16 +377,6 @@ class MimiPanda(commands.Cog):
         if note is not None:
             await respond(interaction, note)
 
-    @app_commands.command(
-        name="ai-filter", description="Restyle an image with an AI filter", extras={"feature": "filter"}
-    )
-    @app_commands.describe(
-        image="JPG, PNG, WEBP or HEIC, up to 20 MB",
-        filter_type="Filter name (Mimi Panda support has the full list); start typing for suggestions",
-        strength="How strongly to apply it, 0.2 (subtle) to 1.0 (full); default 0.6",
-    )
-    @app_commands.rename(filter_type="filter")
-    @app_commands.choices(strength=STRENGTH_CHOICES)
     async def ai_filter(
         self,
         interaction: discord.Interaction[EaselBot],
@@ -449,7 +389,6 @@ class MimiPanda(commands.Cog):
         upload = await read_image(image, max_bytes=MAX_UPLOAD_BYTES)
         await self._start(interaction, "filter", request.params(), [upload])
 
-    @ai_filter.autocomplete("filter_type")
     async def _filter_autocomplete(self, interaction: discord.Interaction[EaselBot], current: str) -> list[Choice[str]]:
         typed = current.strip().lower()
         matches = [name for name in FILTER_SUGGESTIONS if typed in name]
@@ -460,25 +399,7 @@ class MimiPanda(commands.Cog):
     # Buttons: paint-by-numbers files
 
     async def on_pbn_file(self, interaction: discord.Interaction[EaselBot], job_id: str, kind: str | None) -> None:
-        label = PBN_FILES.get(kind or "")
-        job = await self.bot.jobs.store.get(job_id)
-        if label is None or job is None or job.status is not JobStatus.SUCCEEDED:
-            raise NotFound("This result's files are no longer available.")
-        record = next((r for r in await self.bot.jobs.store.results(job_id) if r.label == kind), None)
-        path = self.bot.jobs.files.resolve(record.path) if record is not None else None
-        if record is None or path is None or not path.exists():
-            raise NotFound(f"The {label} file of job `{job_id}` is not available (it may have been deleted).")
-        if record.size > interaction.filesize_limit:
-            raise BadInput(
-                f"The {label} file is {describe_size(record.size)}, over this server's upload limit of "
-                f"{describe_size(interaction.filesize_limit)}."
-            )
-        data = await asyncio.to_thread(path.read_bytes)
-        await respond(
-            interaction,
-            f"{label} of paint-by-numbers job `{job_id}`:",
-            file=discord.File(io.BytesIO(data), filename=record.filename),
-        )
+        await send_result_file(self.bot, interaction, job_id, kind)
 
     # Buttons: start a new job from a result image
 
@@ -550,6 +471,31 @@ class MimiPanda(commands.Cog):
         view.add_item(select)
         await respond(interaction, f"This result has {count} images: which one should I use ({what})?", view=view)
         view.stop()  # answered by the component router from the custom_id, not by this in-memory view
+
+
+async def send_result_file(
+    bot: EaselBot, interaction: discord.Interaction[EaselBot], job_id: str, kind: str | None
+) -> None:
+    """A paint-by-numbers file (SVG, PDF, palette) of a result, from whichever studio made it."""
+    label = PBN_FILES.get(kind or "")
+    job = await bot.jobs.store.get(job_id)
+    if label is None or job is None or job.status is not JobStatus.SUCCEEDED:
+        raise NotFound("This result's files are no longer available.")
+    record = next((r for r in await bot.jobs.store.results(job_id) if r.label == kind), None)
+    path = bot.jobs.files.resolve(record.path) if record is not None else None
+    if record is None or path is None or not path.exists():
+        raise NotFound(f"The {label} file of job `{job_id}` is not available (it may have been deleted).")
+    if record.size > interaction.filesize_limit:
+        raise BadInput(
+            f"The {label} file is {describe_size(record.size)}, over this server's upload limit of "
+            f"{describe_size(interaction.filesize_limit)}."
+        )
+    data = await asyncio.to_thread(path.read_bytes)
+    await respond(
+        interaction,
+        f"{label} of paint-by-numbers job `{job_id}`:",
+        file=discord.File(io.BytesIO(data), filename=record.filename),
+    )
 
 
 async def setup(bot: EaselBot) -> None:

@@ -122,14 +122,15 @@ async def job(easel: Easel, job_id: str) -> Job:
 async def test_commands_are_registered_only_with_a_token(
     emulator: DiscordEmulator, easel_factory: EaselFactory, fake: FakeMimiPanda
 ) -> None:
-    await easel_factory()
+    await easel_factory(local_studio_enabled=False)
     assert "paint-by-numbers" not in {c["name"] for c in emulator.commands}
     await easel_factory(mimipanda_api_token=TOKEN, mimipanda_base_url=fake.base_url)
     commands = {c["name"]: c for c in emulator.commands}
     assert {"coloring", "paint-by-numbers", "ai-image", "upscale", "ai-filter"} <= set(commands)
     assert sorted(o["name"] for o in commands["coloring"]["options"]) == ["photo", "prompt"]
     pbn = {o["name"]: o for o in commands["paint-by-numbers"]["options"]}
-    assert len(pbn) == 14
+    assert len(pbn) == 16, "Mimi Panda's 14 options, the studio, and Easel's own studio's detail"
+    assert [c["value"] for c in pbn["studio"]["choices"]] == ["mimipanda", "local"]
     assert len(pbn["art_style"]["choices"]) == 16
     assert (pbn["colors"]["min_value"], pbn["colors"]["max_value"]) == (7, 100)
     assert (pbn["prompt"]["min_length"], pbn["prompt"]["max_length"]) == (3, 600)

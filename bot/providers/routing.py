@@ -15,8 +15,16 @@ from typing import Any
 
 from bot.jobs.engine import PROVIDER_NAMES, Alternative
 
-KINDS = ("image", "upscale", "edit", "video")
-KIND_NAMES = {"image": "Text-to-image", "upscale": "Upscale", "edit": "Edits", "video": "Video"}
+KINDS = ("image", "upscale", "edit", "video", "coloring", "pbn", "filter")
+KIND_NAMES = {
+    "image": "Text-to-image",
+    "upscale": "Upscale",
+    "edit": "Edits",
+    "video": "Video",
+    "coloring": "Coloring page from a photo",
+    "pbn": "Paint-by-numbers",
+    "filter": "Photo filter",
+}
 
 # kind -> studio -> the studio's feature for it; order is the fall-back order when nothing is chosen.
 OFFERS: dict[str, dict[str, str]] = {
@@ -24,6 +32,9 @@ OFFERS: dict[str, dict[str, str]] = {
     "upscale": {"imagine": "imagine_upscale", "mimipanda": "upscale", "local": "local_upscale"},
     "edit": {"imagine": "imagine_edit"},
     "video": {"imagine": "imagine_video"},
+    "coloring": {"mimipanda": "coloring", "local": "local_coloring"},
+    "pbn": {"mimipanda": "pbn", "local": "local_pbn"},
+    "filter": {"mimipanda": "filter", "local": "local_filter"},
 }
 FEATURE_KINDS: dict[str, str] = {feature: kind for kind, by in OFFERS.items() for feature in by.values()}
 
