@@ -69,7 +69,8 @@ UNITS: Mapping[str, str] = {
 
 
 def feature_name(feature: str) -> str:
-    return FEATURE_TITLES.get(feature) or FEATURE_NAMES.get(feature, feature)
+    # The cost table's own names first: they tell studios apart ("Coloring page (Easel's studio)").
+    return FEATURE_NAMES.get(feature) or FEATURE_TITLES.get(feature, feature)
 
 
 def plural(n: int, word: str) -> str:
