@@ -175,3 +175,28 @@ async def test_a_decompression_bomb_is_refused_and_a_big_photo_is_handled(
     job_id = await job_of(ix)
     await result_of(ix, job_id)
     assert (await final(easel, job_id)).status is JobStatus.SUCCEEDED
+
+
+async def test_a_restart_mid_render_refunds_the_job_and_says_so(
+    emulator: DiscordEmulator, easel_factory: EaselFactory
+) -> None:
+    easel = await easel_factory(local_workers=1, local_job_timeout_seconds=60, quota_costs={"local_pbn": 3})
+    member = emulator.add_member("restarter")
+    big = shapes_photo(3000, 2200)
+    ix = await emulator.invoke(
+        "paint-by-numbers", {"colors": 40, "detail": "high"}, user=member, attachments=photo(big)
+    )
+    job_id = await job_of(ix)
+
+    async def rendering() -> bool:
+        job = await easel.bot.jobs.store.get(job_id)
+        return job is not None and job.status is JobStatus.SUBMITTING
+
+    await eventually(rendering, within=30)
+    await easel.restart()  # the worker dies with the bot; the render is lost, never half-delivered
+    job = await final(easel, job_id)
+    assert job.status is JobStatus.FAILED
+    rows = await easel.bot.db.fetchall("SELECT kind FROM quota_ledger WHERE job_id = ? ORDER BY id", (job_id,))
+    assert [r["kind"] for r in rows] == ["reserve", "refund"]
+    notice = await ix.wait_followup(timeout=30)
+    assert "restarted" in notice["content"] and "3 credits went back" in notice["content"]
