@@ -16,7 +16,7 @@ from bot.app import EaselBot
 from bot.delivery import BUTTON_PREFIX, feature_title
 from bot.errors import NotAllowed, NotFound
 from bot.jobs.access import Actor, can_delete_result, can_see_result, can_view
-from bot.jobs.engine import PROVIDER_NAMES
+from bot.jobs.creation import PROVIDER_NAMES
 from bot.jobs.model import Delivery, Job, JobStatus
 from bot.retention import REMOVED_KEY
 from bot.tree import defer, respond

@@ -11,37 +11,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hmac
 import logging
 import random
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import discord
 
-from bot import limits
-from bot.components import SPEND_NOTE_KEY
 from bot.delivery import Deliverer
-from bot.errors import NotAllowed, NotFound, UserFacingError
-from bot.jobs.access import Actor, can_act
-from bot.jobs.files import FileStore, safe_filename
-from bot.jobs.model import ACTIVE, Delivery, InputRecord, Job, JobStatus, Request
+from bot.jobs.access import Actor
+from bot.jobs.creation import (
+    AdmissionCheck,
+    Alternative,
+    JobCreator,
+    NewInput,
+    new_job_id,
+)
+from bot.jobs.files import FileStore
+from bot.jobs.model import Job, JobStatus
 from bot.jobs.partlog import PartLog as _PartLog
-from bot.jobs.progress import price_text, status_line
+from bot.jobs.requests import MemberRequests
 from bot.jobs.scheduler import Scheduler
 from bot.jobs.slots import ProviderLimits, RateGate
-from bot.jobs.status import StatusMessages, best_effort
+from bot.jobs.status import StatusMessages
 from bot.jobs.steps import COALESCE_MIN_DELAY_S, Steps
 from bot.jobs.store import JobStore
-from bot.media import MediaInfo
 from bot.providers.base import Adapter, ErrorKind
 from bot.providers.http import backoff
-from bot.tree import record_first_response
 
 if TYPE_CHECKING:
     from bot.app import EaselBot
@@ -57,38 +56,11 @@ __all__ = [
     "_PartLog",
     "new_job_id",
 ]
-ALTERNATIVES_KEY = "_alternatives"  # in a job's params: the studios to fall over to, in order
-ROLES_KEY = "_role_ids"  # kept with alternatives: the member's roles decide their allowance there too
 
 log = logging.getLogger(__name__)
 
-JOB_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o/1/l/i: ids are read and typed by people
 SWEEP_INTERVAL_S = 30.0
 MAX_STEP_ERRORS = 8  # crashed steps in a row before the job is failed and refunded
-CANCEL_WAIT_S = 10.0  # how long /cancel waits for the job's step to act on the request
-
-
-PROVIDER_NAMES = {
-    "mimipanda": "Mimi Panda",
-    "mimpi": "mimpi.ai",
-    "imagine": "Imagine",
-    "flair": "Flair",
-    "local": "Easel's own studio",
-}
-
-
-class _NotMoved(Exception):
-    """The job was no longer where a fall-over could take it from."""
-
-
-def new_job_id() -> str:
-    return "".join(secrets.choice(JOB_ID_ALPHABET) for _ in range(8))
-
-
-class AdmissionCheck(Protocol):
-    async def __call__(
-        self, interaction: discord.Interaction[Any], *, feature: str, provider: str, params: dict[str, Any]
-    ) -> None: ...
 
 
 class Ledger(Protocol):
@@ -131,29 +103,6 @@ class FreeLedger:
         return None
 
 
-@dataclass(frozen=True)
-class Alternative:
-    """Another studio that can make the same thing: tried, in order, when the chosen studio refuses the
-    job before accepting it (its key refused, its account out of credits). Never after it accepted it."""
-
-    provider: str
-    feature: str
-    params: dict[str, Any]
-    units: int = 1
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"provider": self.provider, "feature": self.feature, "params": self.params, "units": self.units}
-
-
-@dataclass(frozen=True)
-class NewInput:
-    name: str
-    filename: str
-    data: bytes
-    info: MediaInfo
-    position: int = 0
-
-
 class JobEngine:
     def __init__(
         self,
@@ -186,6 +135,8 @@ class JobEngine:
         # steps write a job's state, and every write of one drops its entry.
         self.idle: dict[str, Job] = {}
         self.steps = Steps(self)
+        self.creator = JobCreator(self)
+        self.requests = MemberRequests(self)
         self.sweep_interval_s = SWEEP_INTERVAL_S
         self._sweeper: asyncio.Task[None] | None = None
         self._crashes: dict[str, int] = {}
@@ -358,213 +309,21 @@ class JobEngine:
         parent_job: str | None = None,
         alternatives: Sequence[Alternative] = (),
     ) -> Job:
-        """Reserve credits and persist the job in one transaction, schedule it, then tell the member.
-
-        Raises the quota's UserFacingErrors (nothing is kept then: no row, no credits, no files)."""
-        adapter = self.adapters.get(provider)
-        if adapter is None:
-            raise NotAllowed("That image service is not switched on in this Easel.")
-        for check in self.admission_checks:
-            await check(interaction, feature=feature, provider=provider, params=params)
-        shas = [self.files.sha256(item.data) for item in inputs]
-        stored = [
-            InputRecord(
-                item.name, item.position, sha, safe_filename(item.filename, "input"), item.info.mime, len(item.data)
-            )
-            for item, sha in zip(inputs, shas, strict=True)
-        ]
-        now = self.clock()
-        job_id = new_job_id()
-        per_member = self.provider_limits(provider).max_per_member
-        user = interaction.user
-        role_ids = [r.id for r in user.roles] if isinstance(user, discord.Member) else []
-        row = {
-            "id": job_id,
-            "guild_id": interaction.guild_id,
-            "channel_id": interaction.channel_id or 0,
-            "user_id": user.id,
-            "feature": feature,
-            "provider": provider,
-            "params": (
-                {**params, ALTERNATIVES_KEY: [a.as_dict() for a in alternatives], ROLES_KEY: role_ids}
-                if alternatives
-                else params
-            ),
-            "status": JobStatus.QUEUED.value,
-            "slot_group": adapter.slot_group(feature),
-            "next_check_at": now,
-            "deadline_at": now + adapter.deadline(feature),
-            "application_id": interaction.application_id,
-            "interaction_token": interaction.token,
-            "token_expires_at": now + limits.INTERACTION_TOKEN_LIFETIME_S - 5,
-            "attachment_limit": interaction.filesize_limit or limits.DEFAULT_ATTACHMENT_LIMIT,
-            "callback_secret": secrets.token_urlsafe(24),
-            "parent_job": parent_job,
-            "created_at": now,
-            "updated_at": now,
-            "status_edited_at": now,  # the queued message below is the first status
-            "delivery": Delivery.NONE.value,
-        }
-
-        def write(conn: sqlite3.Connection) -> tuple[Job, int, str]:
-            if per_member is not None:
-                # Counted in the same serialised write as the insert: a burst cannot slip past the cap.
-                (mine,) = conn.execute(
-                    "SELECT COUNT(*) FROM jobs WHERE provider = ? AND user_id = ? AND guild_id IS ? AND status IN "
-                    "('queued', 'submitting', 'submitted', 'running')",
-                    (provider, user.id, interaction.guild_id),
-                ).fetchone()
-                if mine >= per_member:
-                    raise NotAllowed(
-                        f"You already have {mine} job{'s' if mine != 1 else ''} waiting or running in "
-                        f"{PROVIDER_NAMES.get(provider, provider)}, the most one member may have there at once. "
-                        "Try again when one is done."
-                    )
-            credits = self.ledger.reserve_in(
-                conn,
-                guild_id=interaction.guild_id,
-                user_id=user.id,
-                role_ids=role_ids,
-                feature=feature,
-                units=units,
-                job_id=job_id,
-            )
-            JobStore.insert(conn, {**row, "credits": credits}, stored)
-            job = JobStore.get_in(conn, job_id)
-            assert job is not None
-            left = self.ledger.left_in(conn, guild_id=interaction.guild_id, user_id=user.id, role_ids=role_ids)
-            price = price_text(credits, *(left if left is not None else (None, None)))
-            return job, JobStore.queue_position_in(conn, job), price
-
-        # The files' locks are held until the row references them: a finishing job's clean-up cannot delete
-        # a file this job is about to use. A refused reservation leaves no file behind.
-        async with self.files.holding(shas):
-            try:
-                for item, sha in zip(inputs, shas, strict=True):
-                    await self.files.put_input(item.data, sha)
-                # One hop to the database for all of it, then answer at once: the 3 s deadline is the member's.
-                job, position, price = await self.db.write(write)
-            except BaseException:
-                for sha in shas:
-                    with contextlib.suppress(Exception):
-                        if not await self.store.sha_in_use(sha):
-                            await self.files.remove_input(sha)
-                raise
-        # Scheduled before the member is answered: a failed answer must not leave a paid job unscheduled.
-        self.scheduler.schedule(job_id)
-        note = interaction.extras.get(SPEND_NOTE_KEY)
-        text = status_line(job, now, position=position, price=price) + (f"\n{note}" if note else "")
-        await self._tell_queued(interaction, text)
-        return job
-
-    async def _tell_queued(self, interaction: discord.Interaction[Any], text: str) -> None:
-        try:
-            if not interaction.response.is_done():
-                await interaction.response.send_message(text, ephemeral=True)
-                record_first_response(interaction)
-            else:
-                await interaction.edit_original_response(content=text)
-        except Exception as exc:  # noqa: BLE001 - the job is made and will be delivered by the channel
-            log.warning("Could not tell the member their job is queued (%s: %s)", type(exc).__name__, exc)
-
-    def _fall_over_in(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        job: Job,
-        alt: dict[str, Any],
-        params: dict[str, Any],
-        new_id: str,
-        now: float,
-    ) -> Job:
-        adapter = self.adapters[str(alt["provider"])]
-        # Copied first: the new job takes over the member's message (the old row's token is cleared below).
-        JobStore.copy_for_fall_over(
-            conn,
-            job.id,
-            new_id,
-            provider=str(alt["provider"]),
-            feature=str(alt["feature"]),
+        """Reserve credits and persist the job in one transaction, schedule it, then tell the member (see
+        creation.py). Raises the quota's and the admission checks' UserFacingErrors: nothing is kept then."""
+        return await self.creator.create(
+            interaction,
+            feature=feature,
+            provider=provider,
             params=params,
-            slot_group=adapter.slot_group(str(alt["feature"])),
-            deadline_at=now + adapter.deadline(str(alt["feature"])),
-            callback_secret=secrets.token_urlsafe(24),
-            now=now,
+            inputs=inputs,
+            units=units,
+            parent_job=parent_job,
+            alternatives=alternatives,
         )
-        moved = JobStore.update(
-            conn,
-            job.id,
-            when=[JobStatus.SUBMITTING],
-            status=JobStatus.FAILED,
-            error_kind=ErrorKind.FAILED.value,
-            error=f"handed to {alt['provider']}"[:500],
-            finished_at=now,
-            delivery=Delivery.DELIVERED,
-            next_check_at=None,
-            interaction_token=None,
-        )
-        if not moved:
-            raise _NotMoved  # rolls the copy back too
-        self.ledger.refund_in(conn, job.id, f"failed over to {alt['provider']}")
-        if job.user_id is not None:
-            credits = self.ledger.reserve_in(
-                conn,
-                guild_id=job.guild_id,
-                user_id=job.user_id,
-                role_ids=[int(r) for r in job.params.get(ROLES_KEY) or []],
-                feature=str(alt["feature"]),
-                units=int(alt.get("units", 1)),
-                job_id=new_id,
-            )
-            JobStore.update(conn, new_id, credits=credits)
-        new = JobStore.get_in(conn, new_id)
-        assert new is not None
-        return new
 
     async def fall_over(self, job: Job, reason: str) -> Job | None:
-        """Hand a job the studio refused before accepting it to the next studio that can make it: the refused
-        job ends unseen and refunded, a new job (same member, inputs and message) takes its place in the same
-        transaction. None when no alternative is left, or the member cannot pay for it."""
-        pending = list(job.params.get(ALTERNATIVES_KEY) or [])
-        while pending:
-            alt = pending.pop(0)
-            adapter = self.adapters.get(str(alt["provider"]))
-            if adapter is None:
-                continue
-            new_id, now = new_job_id(), self.clock()
-            params = {
-                **alt["params"],
-                **({ALTERNATIVES_KEY: pending, ROLES_KEY: job.params.get(ROLES_KEY)} if pending else {}),
-            }
-            write = functools.partial(self._fall_over_in, job=job, alt=alt, params=params, new_id=new_id, now=now)
-            try:
-                new = await self.db.write(write)
-            except _NotMoved:
-                return None
-            except UserFacingError as exc:  # e.g. the other studio costs more than the member has left
-                log.info("Job %s: no fall-over to %s (%s)", job.id, alt["provider"], exc.message)
-                continue
-            log.info(
-                "Job %s: %s refused it (%s); job %s at %s takes over",
-                job.id,
-                job.provider,
-                reason,
-                new.id,
-                new.provider,
-            )
-            self.idle.pop(job.id, None)
-            self.scheduler.unschedule(job.id)
-            self.job_ended(job.id)
-            self.scheduler.schedule(new.id)
-            await best_effort("waking queued jobs", job.id, lambda: self.wake_queue(job.provider, job.slot_group))
-            name = PROVIDER_NAMES.get(new.provider, new.provider)
-            await self.status.say(
-                new,
-                f"{PROVIDER_NAMES.get(job.provider, job.provider)} could not take this ({reason}), so {name} is "
-                f"making it: job `{new.id}` · {new.credits} credit{'s' if new.credits != 1 else ''}.",
-            )
-            return new
-        return None
+        return await self.creator.fall_over(job, reason)
 
     # Callbacks from providers
 
@@ -588,69 +347,8 @@ class JobEngine:
 
     # Member requests: written down, then acted on by the job's own step
 
-    def _stoppable(self, job: Job) -> tuple[JobStatus, ...]:
-        adapter = self.adapters.get(job.provider)
-        if adapter is not None and adapter.cancellable(job.feature):
-            return (JobStatus.QUEUED, JobStatus.SUBMITTING, JobStatus.SUBMITTED, JobStatus.RUNNING)
-        return (JobStatus.QUEUED,)
-
     async def cancel(self, job_id: str, *, actor: Actor) -> Job:
-        """Cancel a job (refunded). One the studio already has and cannot stop is refused: the studio runs
-        and bills it anyway, so it is delivered rather than thrown away at the server's cost."""
-        job = await self.store.get(job_id)
-        if job is None or not can_act(job, actor):
-            raise NotFound(f"You have no job `{job_id}` here.")
-        if job.status.final:
-            raise NotAllowed(f"Job `{job_id}` has already {job.status.value}.")
-        allowed = self._stoppable(job)
-        moved = await self.db.write(lambda c: JobStore.update(c, job.id, when=allowed, request=Request.CANCEL))
-        if not moved:
-            current = await self.store.get(job_id)
-            if current is not None and current.status.final:
-                raise NotAllowed(f"Job `{job_id}` has already {current.status.value}.")
-            raise NotAllowed(
-                f"Job `{job_id}` is already at the image service, which cannot stop it: it will be delivered "
-                "when it is ready, and its credits stay spent."
-            )
-        self.idle.pop(job.id, None)
-        adapter = self.adapters.get(job.provider)
-        if job.status is JobStatus.SUBMITTING and adapter is not None:
-            # A local render or a slow create is running in the job's step right now: stop it there.
-            ctx = self.steps.context(job, with_inputs=False)
-            await best_effort("stopping it at the provider", job.id, lambda: adapter.cancel(ctx))
-        self.scheduler.schedule(job.id)
-        await self.wait_ended(job.id, CANCEL_WAIT_S)
-        refreshed = await self.store.get(job_id)
-        assert refreshed is not None
-        if not refreshed.status.final:
-            raise NotAllowed(
-                f"Job `{job_id}` could not be stopped in time at the image service; it will be delivered instead."
-            )
-        return refreshed
-
-    @staticmethod
-    def _request_erase(job_id: str) -> Callable[[sqlite3.Connection], bool]:
-        return lambda c: JobStore.update(c, job_id, when=ACTIVE, request=Request.ERASE)
+        return await self.requests.cancel(job_id, actor=actor)
 
     async def erase_member(self, guild_id: int | None, user_id: int) -> tuple[int, int]:
-        """Forget a member's jobs here: running ones are stopped (refunded) where the studio can stop them,
-        the others end unseen and are erased when they end; files deleted; rows anonymised so the server's
-        history and totals stay right. Returns (jobs erased, running jobs stopped)."""
-        everything = await self.store.for_member(guild_id, user_id, limit=1_000_000)
-        active = [job for job in everything if not job.status.final]
-        for job in active:
-            await self.db.write(self._request_erase(job.id))
-            self.idle.pop(job.id, None)
-            self.scheduler.schedule(job.id)
-        for job in active:
-            await self.wait_ended(job.id, CANCEL_WAIT_S)
-        stopped = 0
-        for job in active:
-            ended = await self.store.get(job.id)
-            stopped += ended is not None and ended.status is JobStatus.CANCELLED
-        # Ended jobs (those that ended meanwhile too): their step erased them, or this does.
-        for job in await self.store.for_member(guild_id, user_id, limit=1_000_000):
-            if job.status.final:
-                await self.erase_job_data(job)
-        # Jobs still running keep what their step needs; their step erases them when they end.
-        return len(everything), stopped
+        return await self.requests.erase_member(guild_id, user_id)

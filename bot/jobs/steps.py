@@ -8,19 +8,16 @@ erase) is read here, in the job's own step, so it can never race a status check.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.downloads import fetch, host_is_private
-from bot.jobs.files import safe_filename
-from bot.jobs.model import ACTIVE, OCCUPYING, Delivery, Job, JobStatus, Request, ResultRecord
+from bot.jobs.model import ACTIVE, OCCUPYING, Delivery, Job, JobStatus, Request
 from bot.jobs.partlog import PartLog
+from bot.jobs.results import ResultSteps
 from bot.jobs.status import best_effort
 from bot.jobs.store import JobStore
-from bot.media import MediaError, identify_async
 from bot.providers.base import (
     USER_MESSAGES,
     Adapter,
@@ -45,11 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_SUBMIT_ATTEMPTS = 5  # creates refused before reaching the provider (connect errors, 429)
-MAX_CHECK_ERRORS = 8  # consecutive failed status checks, lookups or downloads before giving up
+MAX_CHECK_ERRORS = 8  # consecutive failed status checks or lookups before giving up (downloads: results.py)
 MAX_DELIVERY_ATTEMPTS = 8
 # Polls this far apart may run in the scheduler's 0.5 s batches (at most a tenth of their interval late).
 COALESCE_MIN_DELAY_S = 5.0
-RESULT_MAX_BYTES = 100 * 1024 * 1024
 # Details shown to the member for these kinds (the provider's words help them fix the request).
 _DETAILED = (
     ErrorKind.INVALID_INPUT,
@@ -67,7 +63,7 @@ class Steps:
         self.store = engine.store
         self.files = engine.files
         self.clock: Callable[[], float] = engine.clock
-        self._private_ok: dict[str, bool] = {}
+        self.results = ResultSteps(self)
 
     # Dispatch
 
@@ -313,154 +309,13 @@ class Steps:
             self.e.idle[job.id] = job
         self.again_in(job, delay, coalesce=True)
 
-    # Results: the answer is saved first, then its files fetched and checked
+    # Results (see results.py): the answer is saved first, then its files fetched and checked
 
     async def finished(self, job: Job, finished: Finished) -> None:
-        entries: list[dict[str, Any]] = []
-        for position, result in enumerate(finished.files):
-            entry: dict[str, Any] = {
-                "filename": result.filename,
-                "url": result.url,
-                "kind": result.kind,
-                "label": result.label,
-                "send": result.send,
-                "path": None,
-            }
-            if result.data is not None:
-                try:
-                    entry["path"] = await self.files.put_result(job.id, position, result.filename, result.data)
-                except OSError as exc:  # e.g. a full disk: the bytes exist only here, so stop and refund
-                    log.error("Job %s: could not store its result: %s", job.id, exc)
-                    await self.fail(job, ErrorKind.FAILED, "Easel could not store the result (its disk may be full)")
-                    return
-                entry["size"] = len(result.data)
-            entries.append(entry)
-        outcome = {"files": entries, "meta": finished.meta, "text": finished.text}
-        moved = await self.db.write(
-            lambda c: JobStore.update(
-                c,
-                job.id,
-                when=[JobStatus.SUBMITTING, JobStatus.SUBMITTED, JobStatus.RUNNING],
-                status=JobStatus.FETCHING,
-                outcome=outcome,
-                check_errors=0,
-                next_check_at=self.clock(),
-            )
-        )
-        if not moved:
-            return
-        self.e.idle.pop(job.id, None)
-        job.status, job.outcome, job.check_errors = JobStatus.FETCHING, outcome, 0
-        await self.e.wake_queue(job.provider, job.slot_group)  # its slot at the provider is free
-        await self.fetch_results(job)
-
-    async def _provider_is_private(self, provider: str) -> bool:
-        """Whether the provider itself lives on a private/loopback address (then its result URLs may too).
-        Resolved on first use, not at start-up: a DNS hiccup must not stop the bot from starting."""
-        if provider not in self._private_ok:
-            adapter = self.e.adapters.get(provider)
-            try:
-                private = adapter is not None and bool(adapter.base_url) and await host_is_private(adapter.base_url)
-            except ProviderError:
-                return False  # unknown for now: refuse private targets this time, ask again next time
-            self._private_ok[provider] = private
-        return self._private_ok[provider]
+        await self.results.finished(job, finished)
 
     async def fetch_results(self, job: Job) -> None:
-        assert job.outcome is not None
-        entries: list[dict[str, Any]] = job.outcome["files"]
-        records: list[ResultRecord] = []
-        for position, entry in enumerate(entries):
-            if entry.get("path") is None:
-                try:
-                    data = await fetch(
-                        self.e.bot.http_client,
-                        str(entry["url"]),
-                        max_bytes=RESULT_MAX_BYTES,
-                        allow_private=await self._provider_is_private(job.provider),
-                    )
-                except (RateLimited, Transient) as exc:
-                    await self._retry_fetch(job, f"the results could not be downloaded: {exc.message}", exc.kind)
-                    return
-                except ProviderError as exc:
-                    await self.fail(job, exc.kind, f"the results could not be downloaded: {exc.message}")
-                    return
-                entry["path"] = await self.files.put_result(job.id, position, entry["filename"], data)
-                entry["size"] = len(data)
-                await self._save_outcome(job)  # after a crash, what was fetched is not fetched again
-            path = self.files.resolve(str(entry["path"]))
-            kind, mime = str(entry["kind"]), "application/octet-stream"
-            if kind != "file":
-                try:
-                    head = await asyncio.to_thread(path.read_bytes)
-                    info = await identify_async(head)
-                except (MediaError, OSError) as exc:
-                    if entry.get("url"):  # a bad download: fetch it again later
-                        entry["path"] = None
-                        await self._retry_fetch(job, f"the service sent a broken file ({exc})", ErrorKind.TRANSIENT)
-                        return
-                    await self.fail(job, ErrorKind.FAILED, "the image service sent a result that is not an image")
-                    return
-                kind, mime = info.kind, info.mime
-            records.append(
-                ResultRecord(
-                    position,
-                    safe_filename(str(entry["filename"])),
-                    kind,
-                    mime,
-                    int(entry.get("size") or path.stat().st_size),
-                    str(entry["path"]),
-                    entry.get("label"),
-                    bool(entry.get("send", True)),
-                )
-            )
-        text = job.outcome.get("text")
-        if not records and not text:
-            await self.fail(job, ErrorKind.FAILED, "the image service finished but sent no images")
-            return
-        await self._succeed(job, records, job.outcome.get("meta") or {}, text)
-
-    async def _save_outcome(self, job: Job) -> None:
-        outcome = job.outcome
-        await self.db.write(lambda c: JobStore.update(c, job.id, outcome=outcome))
-
-    async def _retry_fetch(self, job: Job, message: str, kind: ErrorKind) -> None:
-        errors = job.check_errors + 1
-        if errors > MAX_CHECK_ERRORS:
-            await self.fail(job, kind, message)
-            return
-        outcome = job.outcome
-        await self.db.write(lambda c: JobStore.update(c, job.id, check_errors=errors, outcome=outcome))
-        job.check_errors = errors
-        self.again_in(job, self.backoff(job, errors))
-
-    async def _succeed(self, job: Job, records: list[ResultRecord], meta: dict[str, Any], text: str | None) -> None:
-        now = self.clock()
-        erase = job.request is Request.ERASE
-
-        def write(conn: sqlite3.Connection) -> bool:
-            moved = JobStore.update(
-                conn,
-                job.id,
-                when=[JobStatus.FETCHING],
-                status=JobStatus.SUCCEEDED,
-                progress=100.0,
-                meta=meta,
-                result_text=text,
-                # An erased member's result is never posted: the studio billed it, so it is charged.
-                delivery=Delivery.DELIVERED if erase else Delivery.PENDING,
-                finished_at=now,
-                next_check_at=None,
-                outcome=None,
-            )
-            if moved:
-                JobStore.add_results(conn, job.id, records)
-                self.e.ledger.commit_in(conn, job.id)
-            return moved
-
-        if await self.db.write(write):
-            self.e.bot.metrics.jobs.labels(job.provider, job.feature, "succeeded").inc()
-            await self.after_final(job)
+        await self.results.fetch_results(job)
 
     # Ending
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from bot.jobs.engine import PROVIDER_NAMES, Alternative
+from bot.jobs.creation import PROVIDER_NAMES, Alternative
 
 KINDS = ("image", "upscale", "edit", "video", "coloring", "pbn", "filter")
 KIND_NAMES = {
