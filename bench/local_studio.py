@@ -190,6 +190,17 @@ def _snap(fill: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return palette[nearest].reshape(fill.shape).astype(np.uint8)
 
 
+def _deantialias(fill: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Pixels that are not exactly a palette colour take the nearest exact pixel's colour (by position)."""
+    codes = (fill[..., 0].astype(np.int64) << 16) | (fill[..., 1].astype(np.int64) << 8) | fill[..., 2]
+    wanted = palette.astype(np.int64)
+    exact = np.isin(codes, (wanted[:, 0] << 16) | (wanted[:, 1] << 8) | wanted[:, 2])
+    if not exact.any():
+        return _snap(fill, palette)
+    _, (rows, cols) = ndimage.distance_transform_edt(~exact, return_indices=True)
+    return fill[rows, cols]
+
+
 def tool_easel(case: Case, out: Path, execute: bool = True) -> tuple[Run, Callable[[], Output] | None]:
     command = [sys.executable, __file__, "--easel-worker", str(case.path), str(out)]
     result = run(command) if execute else NOT_RUN
@@ -270,9 +281,10 @@ def tool_drake(case: Case, out: Path, execute: bool = True) -> tuple[Run, Callab
 
     def read() -> Output:
         fill = _read_rgb(out / "out-fill.png")
-        # The fill is drawn from SVG paths with anti-aliased facet edges: snap back to the palette it reports.
+        # The fill is drawn from SVG paths with anti-aliased facet edges: a blended edge pixel takes the
+        # colour of the nearest pixel that is exactly one of the palette colours it reports.
         palette = np.array([entry["color"] for entry in json.loads((out / "out.json").read_text())], np.float32)
-        fill = _snap(fill, palette)
+        fill = _deantialias(fill, palette)
         return Output(fill, pbn_metrics.svg_label_boxes((out / "out-labels.svg").read_bytes(), 1.0))
 
     return result, read
