@@ -24,6 +24,7 @@ KMEANS_ATTEMPTS = 2
 DUPLICATE_DELTA_E = 2.5  # k-means centres closer than this are one paint
 SIMILAR_DELTA_E = 6.0  # neighbouring regions closer in colour than this are merged
 USE_OWN_COLOUR = True
+USE_MEDIAN = True
 SUBSTANTIAL_BORDER = 0.0  # a bad region only joins neighbours sharing at least this share of its longest border
 
 
@@ -229,6 +230,20 @@ def class_means(classes: np.ndarray, lab: np.ndarray, centres: np.ndarray) -> np
     return out.astype(np.float32)
 
 
+def class_medians(classes: np.ndarray, lab: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Per-channel median CIELAB of each colour's pixels: closer than the mean to most of them when a few
+    outliers (specks, highlights) pull the mean away, which is what the eye (and ΔE) judges."""
+    flat = classes.ravel()
+    order = np.argsort(flat, kind="stable")
+    bounds = np.searchsorted(flat[order], np.arange(len(centres) + 1))
+    out = centres.astype(np.float32).copy()
+    for k in range(len(centres)):
+        rows = order[bounds[k] : bounds[k + 1]]
+        if len(rows):
+            out[k] = np.median(lab[rows], axis=0)
+    return out
+
+
 def refine_colours(classes: np.ndarray, lab: np.ndarray, centres: np.ndarray, rounds: int = 2) -> np.ndarray:
     """k-means at the level of regions: merges gave regions their neighbours' colours, so each region takes
     the palette colour nearest to its own mean and each colour becomes the mean of its regions. Shapes never
@@ -289,6 +304,10 @@ def segment(rgb: np.ndarray, params: SegmentParams) -> Segmentation:
     remap = np.zeros(len(centres), dtype=np.int32)
     remap[used] = np.arange(len(used))
     classes = remap[classes]
-    palette_lab = class_means(classes, photo_lab, centres[used])
+    palette_lab = (
+        class_medians(classes, photo_lab, centres[used])
+        if USE_MEDIAN
+        else class_means(classes, photo_lab, centres[used])
+    )
     regions, region_class = label_regions(classes)
     return Segmentation(classes, regions, region_class, lab_to_srgb(palette_lab), palette_lab)
