@@ -359,7 +359,7 @@ def _row(case: Case, tool: str, result: Run, read: Callable[[], Output] | None) 
         return f"{head}{'':>70}{timing}  FAILED reading outputs: {type(exc).__name__}: {exc}"
     boundary = f"{f.boundary_f:>6.3f}" if f.boundary_f is not None else f"{'-':>6}"
     return (
-        f"{head}{f.regions:>8}{f.colors:>5}{f.tiny_share:>6.2f}{f.de_mean:>6.1f}{f.de_p95:>6.1f}"
+        f"{head}{f.regions:>8}{f.colors:>5}{f.tiny_share:>6.2f}{f.de_mean:>6.2f}{f.de_p95:>6.1f}"
         f"{f.legible_share:>7.2f}{f.crossing:>6}{f.unlabelled:>6}{f.jaggedness:>6.2f}{boundary}{timing}  ok"
     )
 
