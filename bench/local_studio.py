@@ -202,7 +202,8 @@ def _deantialias(fill: np.ndarray, palette: np.ndarray) -> np.ndarray:
 
 
 def tool_easel(case: Case, out: Path, execute: bool = True) -> tuple[Run, Callable[[], Output] | None]:
-    command = [sys.executable, __file__, "--easel-worker", str(case.path), str(out)]
+    # A bare interpreter that imports only the generator (not this bench's metrics and anchor readers).
+    command = [sys.executable, "-c", EASEL_WORKER, str(case.path), str(out)]
     result = run(command) if execute else NOT_RUN
 
     def read() -> Output:
@@ -297,14 +298,18 @@ TOOLS: dict[str, Callable[[Case, Path, bool], tuple[Run, Callable[[], Output] | 
 }
 
 
-def easel_worker(source: str, out: str) -> None:
-    from bot.providers.local.pbn import render_pbn
-
-    rendered = render_pbn(
-        Path(source).read_bytes(), {"colors": COLORS, "working_size": WORKING, "print_long_side_mm": LONG_MM}
-    )
-    for file in rendered.files:
-        (Path(out) / file.filename).write_bytes(file.data)
+EASEL_WORKER = f"""
+import sys
+from pathlib import Path
+sys.path.insert(0, {str(ROOT)!r})
+from bot.providers.local.pbn import render_pbn
+rendered = render_pbn(
+    Path(sys.argv[1]).read_bytes(),
+    {{"colors": {COLORS}, "working_size": {WORKING}, "print_long_side_mm": {LONG_MM}}},
+)
+for file in rendered.files:
+    (Path(sys.argv[2]) / file.filename).write_bytes(file.data)
+"""
 
 
 HEADER = (
@@ -319,11 +324,7 @@ def main() -> None:
     parser.add_argument("--tools", default="easel,paintify,drake")
     parser.add_argument("--keep", help="keep every output under this folder")
     parser.add_argument("--reuse", action="store_true", help="with --keep: measure outputs kept from a run")
-    parser.add_argument("--easel-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.easel_worker:
-        easel_worker(*args.easel_worker)
-        return
     only = set(args.only.split(",")) if args.only else None
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(args.keep) if args.keep else Path(scratch)
