@@ -190,8 +190,20 @@ def _snap(fill: np.ndarray, palette: np.ndarray) -> np.ndarray:
     return palette[nearest].reshape(fill.shape).astype(np.uint8)
 
 
+def _deantialias(fill: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Pixels that are not exactly a palette colour take the nearest exact pixel's colour (by position)."""
+    codes = (fill[..., 0].astype(np.int64) << 16) | (fill[..., 1].astype(np.int64) << 8) | fill[..., 2]
+    wanted = palette.astype(np.int64)
+    exact = np.isin(codes, (wanted[:, 0] << 16) | (wanted[:, 1] << 8) | wanted[:, 2])
+    if not exact.any():
+        return _snap(fill, palette)
+    _, (rows, cols) = ndimage.distance_transform_edt(~exact, return_indices=True)
+    return fill[rows, cols]
+
+
 def tool_easel(case: Case, out: Path, execute: bool = True) -> tuple[Run, Callable[[], Output] | None]:
-    command = [sys.executable, __file__, "--easel-worker", str(case.path), str(out)]
+    # A bare interpreter that imports only the generator (not this bench's metrics and anchor readers).
+    command = [sys.executable, "-c", EASEL_WORKER, str(case.path), str(out)]
     result = run(command) if execute else NOT_RUN
 
     def read() -> Output:
@@ -270,9 +282,10 @@ def tool_drake(case: Case, out: Path, execute: bool = True) -> tuple[Run, Callab
 
     def read() -> Output:
         fill = _read_rgb(out / "out-fill.png")
-        # The fill is drawn from SVG paths with anti-aliased facet edges: snap back to the palette it reports.
+        # The fill is drawn from SVG paths with anti-aliased facet edges: a blended edge pixel takes the
+        # colour of the nearest pixel that is exactly one of the palette colours it reports.
         palette = np.array([entry["color"] for entry in json.loads((out / "out.json").read_text())], np.float32)
-        fill = _snap(fill, palette)
+        fill = _deantialias(fill, palette)
         return Output(fill, pbn_metrics.svg_label_boxes((out / "out-labels.svg").read_bytes(), 1.0))
 
     return result, read
@@ -285,14 +298,18 @@ TOOLS: dict[str, Callable[[Case, Path, bool], tuple[Run, Callable[[], Output] | 
 }
 
 
-def easel_worker(source: str, out: str) -> None:
-    from bot.providers.local.pbn import render_pbn
-
-    rendered = render_pbn(
-        Path(source).read_bytes(), {"colors": COLORS, "working_size": WORKING, "print_long_side_mm": LONG_MM}
-    )
-    for file in rendered.files:
-        (Path(out) / file.filename).write_bytes(file.data)
+EASEL_WORKER = f"""
+import sys
+from pathlib import Path
+sys.path.insert(0, {str(ROOT)!r})
+from bot.providers.local.pbn import render_pbn
+rendered = render_pbn(
+    Path(sys.argv[1]).read_bytes(),
+    {{"colors": {COLORS}, "working_size": {WORKING}, "print_long_side_mm": {LONG_MM}}},
+)
+for file in rendered.files:
+    (Path(sys.argv[2]) / file.filename).write_bytes(file.data)
+"""
 
 
 HEADER = (
@@ -307,11 +324,7 @@ def main() -> None:
     parser.add_argument("--tools", default="easel,paintify,drake")
     parser.add_argument("--keep", help="keep every output under this folder")
     parser.add_argument("--reuse", action="store_true", help="with --keep: measure outputs kept from a run")
-    parser.add_argument("--easel-worker", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.easel_worker:
-        easel_worker(*args.easel_worker)
-        return
     only = set(args.only.split(",")) if args.only else None
     with tempfile.TemporaryDirectory() as scratch:
         base = Path(args.keep) if args.keep else Path(scratch)
@@ -347,7 +360,7 @@ def _row(case: Case, tool: str, result: Run, read: Callable[[], Output] | None) 
         return f"{head}{'':>70}{timing}  FAILED reading outputs: {type(exc).__name__}: {exc}"
     boundary = f"{f.boundary_f:>6.3f}" if f.boundary_f is not None else f"{'-':>6}"
     return (
-        f"{head}{f.regions:>8}{f.colors:>5}{f.tiny_share:>6.2f}{f.de_mean:>6.1f}{f.de_p95:>6.1f}"
+        f"{head}{f.regions:>8}{f.colors:>5}{f.tiny_share:>6.2f}{f.de_mean:>6.2f}{f.de_p95:>6.1f}"
         f"{f.legible_share:>7.2f}{f.crossing:>6}{f.unlabelled:>6}{f.jaggedness:>6.2f}{boundary}{timing}  ok"
     )
 

@@ -1,5 +1,5 @@
 """Quality figures of a paint-by-numbers result, computed from its outputs only: the flat-filled picture, the
-label boxes (from an SVG's text or found in a template picture) and the print scale.
+label boxes (from an SVG's text) and the print scale.
 
 Used by bench/local_studio.py for every tool alike; small enough to check on tiny synthetic pictures.
 """
@@ -249,23 +249,6 @@ def _font_size(node: ET.Element, inherited: float) -> float:
         return inherited
     match = re.match(r"[-\d.e]+", raw)
     return float(match.group(0)) if match else inherited
-
-
-def ink_label_boxes(template: np.ndarray, regions: np.ndarray, dark: int = 110) -> list[LabelBox]:
-    """Label boxes found in a template picture without text data: dark ink blobs (numbers are drawn darker
-    than borders) grouped into words by a small closing; boxes in the regions' pixel grid."""
-    gray = cv2.cvtColor(template, cv2.COLOR_RGB2GRAY) if template.ndim == 3 else template
-    if gray.shape != regions.shape:
-        gray = cv2.resize(gray, regions.shape[::-1], interpolation=cv2.INTER_AREA)
-    ink = (gray < dark).astype(np.uint8)
-    joined = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, np.ones((1, 3), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
-    boxes = []
-    for i in range(1, count):
-        x, y, w, h, area = stats[i]
-        if area >= 3 and w < 80 and h < 60:
-            boxes.append(LabelBox(float(x), float(y), float(x + w), float(y + h), "0"))
-    return boxes
 
 
 def measure(
