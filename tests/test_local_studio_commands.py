@@ -177,7 +177,7 @@ async def test_a_decompression_bomb_is_refused_and_a_big_photo_is_handled(
     assert (await final(easel, job_id)).status is JobStatus.SUCCEEDED
 
 
-async def test_a_restart_mid_render_refunds_the_job_and_says_so(
+async def test_a_crash_mid_render_refunds_the_job_and_says_so(
     emulator: DiscordEmulator, easel_factory: EaselFactory
 ) -> None:
     easel = await easel_factory(local_workers=1, local_job_timeout_seconds=60, quota_costs={"local_pbn": 3})
@@ -193,6 +193,8 @@ async def test_a_restart_mid_render_refunds_the_job_and_says_so(
         return job is not None and job.status is JobStatus.SUBMITTING
 
     await eventually(rendering, within=30)
+    # A crash, not a graceful stop (which lets a render finish): the step is cut off mid-render.
+    await easel.bot.jobs.scheduler.stop(grace=0)
     await easel.restart()  # the worker dies with the bot; the render is lost, never half-delivered
     job = await final(easel, job_id)
     assert job.status is JobStatus.FAILED
