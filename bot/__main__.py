@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+import aiohttp
 import discord
 
 from bot.backup import BackupError, backup, describe
@@ -72,6 +73,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except DatabaseError as exc:
         logging.getLogger("bot").error("Database problem: %s", exc)
+        return 1
+    except (aiohttp.ClientError, OSError) as exc:
+        logging.getLogger("bot").error(
+            "Could not reach Discord at %s (%s). Check this machine's network and DNS, or DISCORD_API_BASE_URL "
+            "if you use a proxy.",
+            settings.api_base,
+            exc,
+        )
         return 1
     return 0
 

@@ -71,6 +71,11 @@ async def _paid_features_here(
         require_paid_feature(interaction)
 
 
+# Easel never joins voice: discord.py's warnings about voice libraries would only puzzle a newcomer.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
+
 class EaselBot(commands.AutoShardedBot):
     def __init__(
         self,
