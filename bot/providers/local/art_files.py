@@ -15,20 +15,9 @@ PHOTO_PNG_MAX_PIXELS = 4_000_000
 JPEG_QUALITY = 92
 
 
-def eight_bit(image: Image.Image) -> Image.Image:
-    """16-bit and float greyscale (scans, medical and astronomy PNG/TIFF) rescaled to 8 bits: Pillow's own
-    conversion clips them, which turns most pictures white."""
-    if image.mode not in ("I", "I;16", "I;16B", "I;16L", "F"):
-        return image
-    values = np.asarray(image, dtype=np.float64)
-    peak = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
-    return Image.fromarray(np.clip(values * (255.0 / peak), 0, 255).astype(np.uint8), "L")
-
-
 def split_alpha(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """RGB array and, when the image has real transparency, its alpha (uint8, same size); the RGB of transparent
     images is flattened on white so that hidden colours do not bleed into filters."""
-    image = eight_bit(image)
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     rgb = to_rgb_array(image)
     if not has_alpha:

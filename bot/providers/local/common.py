@@ -60,8 +60,19 @@ def open_capped(data: bytes, *, max_pixels: int = MAX_INPUT_PIXELS, work_side: i
     return ImageOps.exif_transpose(image) or image
 
 
+def eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit and float greyscale (scans, medical and astronomy PNG/TIFF) rescaled to 8 bits: Pillow's own
+    conversion clips them, which turns most pictures white."""
+    if image.mode not in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    peak = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+    return Image.fromarray(np.clip(values * (255.0 / peak), 0, 255).astype(np.uint8), "L")
+
+
 def to_rgb_array(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray:
-    """RGB uint8 array; transparency is flattened onto `background`."""
+    """RGB uint8 array; transparency is flattened onto `background`, deep greyscale rescaled to 8 bits."""
+    image = eight_bit(image)
     if image.mode in ("RGBA", "LA", "P", "PA"):
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, background)

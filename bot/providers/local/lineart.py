@@ -19,7 +19,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, ValidationError
 from scipy import ndimage
 
-from .art_files import eight_bit, fit_side
+from .art_files import fit_side
 from .common import Output, Rendered, RenderError, open_capped, to_rgb_array
 from .page_pdf import Paper, image_page_pdf
 from .segment import MergeRules, gradient, merge_regions, oversegment
@@ -163,7 +163,7 @@ def render_coloring(data: bytes, params: dict[str, Any]) -> Rendered:
     except ValidationError as exc:
         raise RenderError("style must be detailed, simple or bold, and paper a4 or letter") from exc
     image = open_capped(data, work_side=PAGE_SIDE)
-    rgb = to_rgb_array(eight_bit(image))
+    rgb = to_rgb_array(image)
     ink = line_art(np.ascontiguousarray(rgb), STYLES[options.style])
     page = np.where(ink, 0, 255).astype(np.uint8)
     height, width = page.shape

@@ -84,12 +84,7 @@ def _canvas(rgb: np.ndarray, options: PbnOptions) -> tuple[np.ndarray, tuple[flo
 
 
 def _rgb(image: Image.Image) -> np.ndarray:
-    """RGB uint8; 16-bit and float greyscale is stretched to 8 bits first (Pillow would clip it to white)."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        values = np.asarray(image, dtype=np.float32)
-        low, high = float(values.min()), float(values.max())
-        grey = (values - low) * (255 / (high - low)) if high > low else np.zeros_like(values)
-        image = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
+    """RGB uint8 (deep greyscale rescaled to 8 bits by to_rgb_array)."""
     return to_rgb_array(image)
 
 
