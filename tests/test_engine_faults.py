@@ -536,3 +536,27 @@ async def test_a_burst_from_one_member_is_held_to_their_cap_at_a_studio(
     rows = await easel.bot.db.fetchall("SELECT COUNT(*) FROM jobs WHERE user_id = ?", (member.id,))
     assert rows[0][0] == 2
     _ix, _job = await run_job(emulator, other, style="poll")  # another member is not held back
+
+
+# Who may see or act: one place (bot/jobs/access.py)
+
+
+async def test_details_hide_internal_keys_and_delete_without_a_job_is_for_moderators(
+    emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio
+) -> None:
+    easel = await start(easel_factory, studio)
+    member, stranger = emulator.add_member("owner"), emulator.add_member("stranger")
+    ix, job_id = await run_job(emulator, member, style="sync", fallback="poll")  # params carry fall-over keys
+    result = await ix.wait_followup(lambda m: bool(m["attachments"]), timeout=10)
+    details = await emulator.press_button(result, f"ej:info:{job_id}", user=stranger)
+    embed = (await details.response())["data"]["embeds"][0]
+    shown = str(embed)
+    assert "_alternatives" not in shown and "role" not in shown.lower(), "no internal keys in Details"
+    assert "a red fox" in shown
+    await easel.bot.db.write(lambda c: c.execute("DELETE FROM jobs WHERE id = ?", (job_id,)))
+    refused = await emulator.press_button(result, f"ej:del:{job_id}", user=member)
+    assert "Only the member who asked" in (await refused.response())["data"]["content"]
+    assert int(result["id"]) not in emulator.deleted_message_ids, "with its job gone, only moderators may delete"
+    deleted = await emulator.press_button(result, f"ej:del:{job_id}", user=emulator.owner)
+    await deleted.response()
+    await emulator.wait_for(lambda: int(result["id"]) in emulator.deleted_message_ids)
