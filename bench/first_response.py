@@ -35,7 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pydantic import BaseModel
 
-from bench.first_response_process import BurstBot, InProcessBot, WorkerBot
+from bench.first_response_process import BurstBot, InProcessBot, SamplerOptions, WorkerBot
+from bench.first_response_profile import breakdown, sampled_breakdown
 from tests.emulator import DiscordEmulator
 from tests.fakes.studio import FakeStudio
 
@@ -62,7 +63,15 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 async def run(
-    count: int, members: int, command: str, spread: float, *, bot_process: bool, profile: Path | None = None
+    count: int,
+    members: int,
+    command: str,
+    spread: float,
+    *,
+    bot_process: bool,
+    slot_limit: int | None = None,
+    profile: Path | None = None,
+    sampler: SamplerOptions | None = None,
 ) -> BurstResult:
     studio = await FakeStudio(auto_finish=False).start()
     emulator = DiscordEmulator()
@@ -71,7 +80,9 @@ async def run(
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp)
             bot: BurstBot = (
-                WorkerBot(emulator, studio, data, profile) if bot_process else InProcessBot(emulator, studio, data)
+                WorkerBot(emulator, studio, data, slot_limit, profile=profile, sampler=sampler)
+                if bot_process
+                else InProcessBot(emulator, studio, data)
             )
             await bot.start()
             try:
@@ -175,7 +186,14 @@ def main() -> None:
     mode.add_argument("--bot-process", dest="bot_process", action="store_true", default=True)
     mode.add_argument("--in-process", dest="bot_process", action="store_false")
     parser.add_argument("--compare", action="store_true", help="both modes, both commands, side by side")
+    parser.add_argument(
+        "--slot-limit", type=int, default=None, help="the poll studio's jobs share this many slots (default: no limit)"
+    )
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the bot process into this file")
+    parser.add_argument(
+        "--py-spy", type=Path, default=None, help="sample the bot process with this py-spy executable (installed apart)"
+    )
+    parser.add_argument("--py-spy-rate", type=int, default=250, help="py-spy samples per second")
     ns = parser.parse_args()
     # Clients that go away at the end of a run are the bench's doing, not news.
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
@@ -188,17 +206,30 @@ def main() -> None:
     print(f"  load average before: {load_average()}")
     results: list[BurstResult] = []
     for command, bot_process in runs:
-        profile = ns.profile if bot_process and command == "studio" else None
-        job: Coroutine[Any, Any, BurstResult] = run(
-            ns.count, ns.members, command, ns.spread, bot_process=bot_process, profile=profile
-        )
-        result = asyncio.run(job)
-        results.append(result)
-        print(format_row(result) + f"  target p99 < 100 ms, none missed: {verdict(result)}", flush=True)
-        if profile is not None:
-            from bench.first_response_profile import breakdown
-
-            print(breakdown(profile, ns.count))
+        profiled = bot_process
+        profile = ns.profile if profiled else None
+        with tempfile.TemporaryDirectory() as samples_dir:
+            sampler = None
+            if ns.py_spy is not None and profiled:
+                sampler = SamplerOptions(ns.py_spy, Path(samples_dir) / "samples.txt", ns.py_spy_rate)
+            job: Coroutine[Any, Any, BurstResult] = run(
+                ns.count,
+                ns.members,
+                command,
+                ns.spread,
+                bot_process=bot_process,
+                slot_limit=ns.slot_limit,
+                profile=profile,
+                sampler=sampler,
+            )
+            result = asyncio.run(job)
+            results.append(result)
+            print(format_row(result) + f"  target p99 < 100 ms, none missed: {verdict(result)}", flush=True)
+            if profile is not None:
+                print(breakdown(profile, ns.count))
+            if sampler is not None:
+                loop_cpu = result.bot_main_cpu_s or 0.0
+                print(sampled_breakdown(sampler.output, ns.count, loop_cpu, (result.bot_cpu_s or 0.0) - loop_cpu))
     print(f"  load average after: {load_average()}")
 
 

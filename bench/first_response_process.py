@@ -11,22 +11,28 @@ import contextlib
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from bench.first_response_worker import FirstResponseConfig
-from bot.jobs.engine import ProviderLimits
+from bench.first_response_worker import FirstResponseConfig, bot_options
 from tests.emulator import DiscordEmulator
 from tests.fakes.studio import FakeStudio
-from tests.fakes.studio_adapters import CallbackStudio, PollStudio, SyncStudio
 from tests.harness import Easel, free_port, make_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ROOT / "bench" / "first_response_worker.py"
 READY_TIMEOUT_S = 60.0  # a start on a busy 2-core machine
-SLOTS = 100_000  # no slot limit in the way: the burst measures the create path, not queueing at the studio
-POLL_S = 60.0  # one poll a minute: the first step is measured, the polling after it is not
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class SamplerOptions:
+    """py-spy (installed outside the repo: a benchmark-only tool) sampling the bot process during the burst."""
+
+    executable: Path
+    output: Path
+    rate: int = 250
 
 
 class BurstBot(Protocol):
@@ -44,16 +50,9 @@ class InProcessBot:
 
     mode = "in-process"
 
-    def __init__(self, emulator: DiscordEmulator, studio: FakeStudio, data_dir: Path) -> None:
+    def __init__(self, emulator: DiscordEmulator, studio: FakeStudio, data_dir: Path, slot_limit: int | None) -> None:
         settings = make_settings(emulator, data_dir, quota_server_allowance=1_000_000, log_level="WARNING")
-        options: dict[str, Any] = {
-            "adapter_factory": lambda s, client: {
-                cls.name: cls(client, studio.base_url, studio.token) for cls in (SyncStudio, PollStudio, CallbackStudio)
-            },
-            "extra_extensions": ("tests.ext.studio",),
-            "provider_limits_override": {"studio_poll": ProviderLimits(min_poll_s=POLL_S, max_poll_s=POLL_S)},
-        }
-        self._easel = Easel(emulator, settings, options)
+        self._easel = Easel(emulator, settings, bot_options(studio.base_url, studio.token, slot_limit))
 
     async def start(self) -> None:
         await self._easel.start()
@@ -76,7 +75,15 @@ class WorkerBot:
 
     mode = "bot-process"
 
-    def __init__(self, emulator: DiscordEmulator, studio: FakeStudio, data_dir: Path, profile: Path | None) -> None:
+    def __init__(
+        self,
+        emulator: DiscordEmulator,
+        studio: FakeStudio,
+        data_dir: Path,
+        slot_limit: int | None,
+        profile: Path | None = None,
+        sampler: SamplerOptions | None = None,
+    ) -> None:
         self._config = FirstResponseConfig(
             bot_token=emulator.bot_token,
             api_base=emulator.api_base,
@@ -85,17 +92,15 @@ class WorkerBot:
             http_port=free_port(),
             studio_url=studio.base_url,
             studio_token=studio.token,
-            adapter_timeout_s=30.0,
-            deadline_s=3600.0,
-            slot_limit=SLOTS,
-            min_poll_s=POLL_S,
-            max_poll_s=POLL_S,
+            slot_limit=slot_limit,
             profile_path=profile,
         )
         self._log_path = data_dir / "bot.log"
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lines: asyncio.Queue[str] = asyncio.Queue()
+        self._sampler_options = sampler
+        self._sampler: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
         with self._log_path.open("ab") as log:
@@ -148,14 +153,42 @@ class WorkerBot:
         return _stat_cpu(Path(f"/proc/{pid}/stat")), _stat_cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
 
     async def profile_start(self) -> None:
-        if self._config.profile_path is not None and self._proc is not None:
+        if self._proc is None:
+            return
+        if self._config.profile_path is not None:
             self._proc.send_signal(signal.SIGUSR1)
             await asyncio.sleep(0.05)  # the handler runs on the bot's loop before the burst begins
+        if self._sampler_options is not None:
+            opts = self._sampler_options
+            self._sampler = await asyncio.create_subprocess_exec(
+                str(opts.executable),
+                "record",
+                "--pid",
+                str(self._proc.pid),
+                "--rate",
+                str(opts.rate),
+                "--nonblocking",  # never pauses the bot: its latency is what is measured
+                "--threads",
+                "--full-filenames",
+                "--format",
+                "raw",
+                "--output",
+                str(opts.output),
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            await asyncio.sleep(0.5)  # attached and sampling before the burst begins
 
     async def profile_stop(self) -> None:
-        if self._config.profile_path is not None and self._proc is not None:
+        if self._proc is None:
+            return
+        if self._config.profile_path is not None:
             self._proc.send_signal(signal.SIGUSR2)
             await self._expect("PROFILED", 60)
+        if self._sampler is not None:
+            self._sampler.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
+            await asyncio.wait_for(self._sampler.wait(), 60)
+            self._sampler = None
 
 
 def _stat_cpu(path: Path) -> float:

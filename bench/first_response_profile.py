@@ -1,16 +1,24 @@
-"""Where the bot's event-loop thread spends the burst, per command, from the worker's cProfile file.
+"""Where the bot's time goes during the burst, per command: from py-spy's samples, or cProfile's file.
 
-cProfile counts a coroutine's time per resumption: a coroutine's cumulative time is what the loop's thread
-spent inside it (and what it awaited without suspending), not the time it waited. So each part below is
-on-CPU time of that thread, divided by the commands in the burst. The database's own work runs on
-aiosqlite's thread and is not in this profile (the bench prints that thread's CPU apart: all threads minus
-the loop's thread).
+sampled_breakdown (py-spy, the better one: no overhead in the bot) splits each thread's CPU seconds, as
+/proc counted them, in the shares of that thread's samples that had a part's function on their stack. A
+part's figure is that CPU share divided by the commands in the burst. Nested parts are indented; a sample
+counts once per part however deep the function recurs.
+
+breakdown (cProfile) is kept for machines without py-spy; its figures carry the profiler's overhead (about
+x3 here, more on small functions).
+
+With cProfile, a coroutine's time is counted per resumption: its cumulative time is what the loop's thread
+spent inside it (and in what it awaited without suspending), not the time it waited. The database's own work
+runs on aiosqlite's thread, which cProfile does not see.
 """
 
 from __future__ import annotations
 
 import pstats
+from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 # (label, a file path fragment, the function's name): each part's cumulative time on the loop's thread.
 PARTS: list[tuple[str, str, str]] = [
@@ -46,4 +54,95 @@ def breakdown(path: Path, commands: int, top: int = 0) -> str:
         lines.append("  top by cumulative time:")
         for (file, line, fn), (_cc, nc, tt, ct, _c) in ranked:
             lines.append(f"    {ct:6.2f} s cum {tt:6.2f} s own {nc:7d} calls  {fn} ({file[-50:]}:{line})")
+    return "\n".join(lines)
+
+
+LOOP, DB = "MainThread", "_connection_worker_thread"  # py-spy's names for the event loop's and aiosqlite's threads
+
+# (label, thread, the qualified names any of which puts a sample in the part)
+SAMPLED_PARTS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("gateway frame read + INTERACTION_CREATE (discord.py)", LOOP, ("DiscordWebSocket.received_message",)),
+    ("  of which the interaction's parsing", LOOP, ("ConnectionState.parse_interaction_create",)),
+    ("the command's task (discord.py CommandTree._call)", LOOP, ("CommandTree._call",)),
+    ("  our tree's interaction_check", LOOP, ("EaselTree.interaction_check",)),
+    ("  JobEngine.create, all of it", LOOP, ("JobEngine.create",)),
+    ("    admission checks", LOOP, ("_paid_features_here", "ContentCheck.__call__", "RulesAdmin.check")),
+    ("    new_job_id (secrets.choice per character)", LOOP, ("new_job_id",)),
+    ("    database write, the loop's side (Database.write)", LOOP, ("Database.write",)),
+    ("    the first response's HTTP call (_tell_queued)", LOOP, ("JobEngine._tell_queued",)),
+    ("the job's first step (JobEngine._step)", LOOP, ("JobEngine._step",)),
+    ("  slot claim, the loop's side", LOOP, ("Steps.submit.<locals>.<lambda>",)),
+    ("  submit to the studio (adapter + httpx)", LOOP, ("Steps.call",)),
+    ("  status edit (StatusMessages.show)", LOOP, ("StatusMessages.show",)),
+    ("  the submitted row's update, the loop's side", LOOP, ("Steps.submitted",)),
+    ("event loop idle in select (as sampled)", LOOP, ("EpollSelector.select",)),
+    ("create's transaction (reserve + insert + balance)", DB, ("JobEngine.create.<locals>.write",)),
+    ("  quota reservation (QuotaLedger.reserve_in)", DB, ("QuotaLedger.reserve_in",)),
+    ("  job row insert (JobStore.insert)", DB, ("JobStore.insert",)),
+    ("  balance for the answer (QuotaLedger.left_in)", DB, ("QuotaLedger.left_in",)),
+    ("  queue position (JobStore.queue_position_in)", DB, ("JobStore.queue_position_in",)),
+    ("slot claim (JobStore.claim_slot_in)", DB, ("JobStore.claim_slot_in",)),
+    ("submitted row's update (Steps.submitted)", DB, ("Steps.submitted.<locals>.<lambda>",)),
+    ("reads (Database.read)", DB, ("Database.read.<locals>.<lambda>",)),
+]
+
+
+class Sample(NamedTuple):
+    thread: str
+    names: set[str]  # the qualified names of the functions on the stack
+    callback: str  # what the event loop was running: the frame under Handle._run (or the innermost frame)
+    count: int
+
+
+def read_samples(path: Path) -> list[Sample]:
+    """py-spy's raw (collapsed) format: `thread (tid): name;frame (file:line);... count` per line."""
+    samples = []
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        thread, *frames = stack.split(";")
+        names = [frame.rsplit(" (", 1)[0] for frame in frames]
+        at = names.index("Handle._run") + 1 if "Handle._run" in names else len(names) - 1
+        callback = names[at] if 0 <= at < len(names) else "Handle._run itself"
+        samples.append(Sample(thread.split(": ", 1)[-1], set(names), callback, int(count)))
+    return samples
+
+
+def sampled_breakdown(path: Path, commands: int, loop_cpu_s: float, other_cpu_s: float) -> str:
+    samples = read_samples(path)
+    per_thread = {LOOP: 0, DB: 0}
+    for sample in samples:
+        for key in per_thread:
+            if key in sample.thread:
+                per_thread[key] += sample.count
+    cpu = {LOOP: loop_cpu_s, DB: other_cpu_s}
+    lines = [
+        f"  bot process, py-spy: {per_thread[LOOP]} samples on the event loop's thread ({loop_cpu_s:.2f} s CPU), "
+        f"{per_thread[DB]} on aiosqlite's ({other_cpu_s:.2f} s CPU, all other threads); per command:"
+    ]
+    current = ""
+    for label, where, wanted in SAMPLED_PARTS:
+        if where != current:
+            current = where
+            lines.append("   event loop's thread:" if where == LOOP else "   aiosqlite's thread (the database):")
+        hits = sum(x.count for x in samples if where in x.thread and not x.names.isdisjoint(wanted))
+        share = hits / per_thread[where] if per_thread[where] else 0.0
+        ms = cpu[where] * share / commands * 1000
+        lines.append(f"     {label:<56} {ms:6.2f} ms  ({share:5.1%} of the thread)")
+    # The loop's samples in none of the top-level parts, by the callback the loop was running.
+    top_level = {
+        name for label, where, names in SAMPLED_PARTS if where == LOOP and not label.startswith(" ") for name in names
+    }
+    rest: Counter[str] = Counter()
+    for x in samples:
+        if LOOP in x.thread and x.names.isdisjoint(top_level):
+            rest[x.callback] += x.count
+    total_rest = sum(rest.values())
+    if per_thread[LOOP]:
+        ms = loop_cpu_s * total_rest / per_thread[LOOP] / commands * 1000
+        lines.append(f"   the loop's other samples: {ms:.2f} ms per command, by the callback the loop ran:")
+        for callback, n in rest.most_common(8):
+            ms = loop_cpu_s * n / per_thread[LOOP] / commands * 1000
+            lines.append(f"     {callback[:56]:<56} {ms:6.2f} ms  ({n / per_thread[LOOP]:5.1%} of the thread)")
     return "\n".join(lines)
