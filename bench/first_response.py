@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -35,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pydantic import BaseModel
 
-from bench.first_response_process import BurstBot, InProcessBot, SamplerOptions, WorkerBot
+from bench.first_response_process import BurstBot, InProcessBot, SamplerOptions, WorkerBot, process_cpu
 from bench.first_response_profile import breakdown, sampled_breakdown
 from tests.emulator import DiscordEmulator
 from tests.fakes.studio import FakeStudio
@@ -51,8 +52,12 @@ class BurstResult(BaseModel):
     missed: int
     wall_s: float
     bench_cpu_s: float  # this process: the emulator and the fake studio (and the bot, in-process)
+    bench_wait_s: float  # this process's loop thread ready to run but waiting for a core
     bot_cpu_s: float | None = None  # the bot's process, all threads (bot-process mode)
     bot_main_cpu_s: float | None = None  # its event loop's thread
+    bot_wait_s: float | None = None  # its loop thread ready to run but waiting for a core
+    gc_counts: list[int] = []  # garbage collections by generation (the bot's; in-process: the whole process's)
+    gc_seconds: list[float] = []
     submitted: int = 0  # jobs the studio received by the end (studio command)
 
 
@@ -72,6 +77,8 @@ async def run(
     slot_limit: int | None = None,
     profile: Path | None = None,
     sampler: SamplerOptions | None = None,
+    discord_connections: int | None = None,
+    gc_freeze: bool = False,
 ) -> BurstResult:
     studio = await FakeStudio(auto_finish=False).start()
     emulator = DiscordEmulator()
@@ -80,9 +87,18 @@ async def run(
         with tempfile.TemporaryDirectory() as tmp:
             data = Path(tmp)
             bot: BurstBot = (
-                WorkerBot(emulator, studio, data, slot_limit, profile=profile, sampler=sampler)
+                WorkerBot(
+                    emulator,
+                    studio,
+                    data,
+                    slot_limit,
+                    profile=profile,
+                    sampler=sampler,
+                    discord_connections=discord_connections,
+                    gc_freeze=gc_freeze,
+                )
                 if bot_process
-                else InProcessBot(emulator, studio, data)
+                else InProcessBot(emulator, studio, data, slot_limit)
             )
             await bot.start()
             try:
@@ -109,8 +125,7 @@ async def burst(
     expected_jobs = len(studio.jobs) + count if command == "studio" else 0
     await wait_for(lambda: len(studio.jobs) >= expected_jobs - count, 10.0)  # the warm-up's job is submitted
     started = time.perf_counter()
-    cpu_started = time.process_time()
-    bot_cpu_started = bot.cpu()
+    bench_before, bot_before = process_cpu(os.getpid()), bot.cpu()
     await bot.profile_start()
     interactions = await asyncio.gather(*(one(i) for i in range(count)))
     missed = 0
@@ -123,8 +138,7 @@ async def burst(
     # The jobs' first steps (claim, submit, status edit) run after the answers: their CPU belongs to the burst.
     await wait_for(lambda: len(studio.jobs) >= expected_jobs, FIRST_STEP_WAIT_S)
     await bot.profile_stop()
-    cpu = time.process_time() - cpu_started
-    bot_cpu = bot.cpu()
+    bench_after, bot_after = process_cpu(os.getpid()), bot.cpu()
     latencies = [ix.response_latency * 1000 for ix in interactions if ix.response_latency is not None]
     missed += sum(1 for lat in latencies if lat > 3000)
     return BurstResult(
@@ -134,10 +148,14 @@ async def burst(
         latencies_ms=latencies,
         missed=missed,
         wall_s=wall,
-        bench_cpu_s=cpu,
-        bot_cpu_s=None if bot_cpu is None or bot_cpu_started is None else bot_cpu[0] - bot_cpu_started[0],
-        bot_main_cpu_s=None if bot_cpu is None or bot_cpu_started is None else bot_cpu[1] - bot_cpu_started[1],
+        bench_cpu_s=bench_after.total_s - bench_before.total_s,
+        bench_wait_s=bench_after.loop_wait_s - bench_before.loop_wait_s,
+        bot_cpu_s=None if bot_after is None or bot_before is None else bot_after.total_s - bot_before.total_s,
+        bot_main_cpu_s=None if bot_after is None or bot_before is None else bot_after.loop_s - bot_before.loop_s,
+        bot_wait_s=None if bot_after is None or bot_before is None else bot_after.loop_wait_s - bot_before.loop_wait_s,
         submitted=len(studio.jobs),
+        gc_counts=bot.gc()[0],
+        gc_seconds=bot.gc()[1],
     )
 
 
@@ -164,10 +182,11 @@ def format_row(r: BurstResult) -> str:
     )
     bot = "bot (shared)"
     if r.bot_cpu_s is not None:
-        bot = f"bot {r.bot_cpu_s:5.2f} s (loop thread {r.bot_main_cpu_s:5.2f})"
+        bot = f"bot {r.bot_cpu_s:4.2f} s (loop {r.bot_main_cpu_s:4.2f}, waited for a core {r.bot_wait_s:4.2f})"
     return (
         f"  {r.mode:<12} /{r.command:<7} {p} ms  answered {len(lat)}/{r.count}  missed {r.missed}  "
-        f"CPU: bench {r.bench_cpu_s:5.2f} s, {bot}  burst {r.wall_s:.2f} s"
+        f"GC gen0/1/2 {'/'.join(map(str, r.gc_counts))} in {'/'.join(f'{x:.2f}' for x in r.gc_seconds)} s  "
+        f"CPU: bench {r.bench_cpu_s:4.2f} s (waited {r.bench_wait_s:4.2f}), {bot}  burst {r.wall_s:.2f} s"
     )
 
 
@@ -189,10 +208,18 @@ def main() -> None:
     parser.add_argument(
         "--slot-limit", type=int, default=None, help="the poll studio's jobs share this many slots (default: no limit)"
     )
+    parser.add_argument(
+        "--discord-connections",
+        type=int,
+        default=None,
+        help="bot process: cap discord.py's connections to Discord at this many (an experiment; default none)",
+    )
+    parser.add_argument("--gc-freeze", action="store_true", help="bot process: gc.freeze() once started")
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the bot process into this file")
     parser.add_argument(
         "--py-spy", type=Path, default=None, help="sample the bot process with this py-spy executable (installed apart)"
     )
+    parser.add_argument("--keep-samples", type=Path, default=None, help="keep py-spy's raw samples in this folder")
     parser.add_argument("--py-spy-rate", type=int, default=250, help="py-spy samples per second")
     ns = parser.parse_args()
     # Clients that go away at the end of a run are the bench's doing, not news.
@@ -211,7 +238,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as samples_dir:
             sampler = None
             if ns.py_spy is not None and profiled:
-                sampler = SamplerOptions(ns.py_spy, Path(samples_dir) / "samples.txt", ns.py_spy_rate)
+                where = ns.keep_samples or Path(samples_dir)
+                where.mkdir(parents=True, exist_ok=True)
+                sampler = SamplerOptions(ns.py_spy, where / f"{command}.txt", ns.py_spy_rate)
             job: Coroutine[Any, Any, BurstResult] = run(
                 ns.count,
                 ns.members,
@@ -221,6 +250,8 @@ def main() -> None:
                 slot_limit=ns.slot_limit,
                 profile=profile,
                 sampler=sampler,
+                discord_connections=ns.discord_connections,
+                gc_freeze=ns.gc_freeze,
             )
             result = asyncio.run(job)
             results.append(result)

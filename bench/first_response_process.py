@@ -13,9 +13,9 @@ import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
-from bench.first_response_worker import FirstResponseConfig, bot_options
+from bench.first_response_worker import Burst, FirstResponseConfig, bot_options
 from tests.emulator import DiscordEmulator
 from tests.fakes.studio import FakeStudio
 from tests.harness import Easel, free_port, make_settings
@@ -40,7 +40,8 @@ class BurstBot(Protocol):
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
-    def cpu(self) -> tuple[float, float] | None: ...
+    def cpu(self) -> CpuReading | None: ...
+    def gc(self) -> tuple[list[int], list[float]]: ...
     async def profile_start(self) -> None: ...
     async def profile_stop(self) -> None: ...
 
@@ -53,6 +54,7 @@ class InProcessBot:
     def __init__(self, emulator: DiscordEmulator, studio: FakeStudio, data_dir: Path, slot_limit: int | None) -> None:
         settings = make_settings(emulator, data_dir, quota_server_allowance=1_000_000, log_level="WARNING")
         self._easel = Easel(emulator, settings, bot_options(studio.base_url, studio.token, slot_limit))
+        self._burst = Burst(None)
 
     async def start(self) -> None:
         await self._easel.start()
@@ -60,14 +62,17 @@ class InProcessBot:
     async def stop(self) -> None:
         await self._easel.stop()
 
-    def cpu(self) -> tuple[float, float] | None:
-        return None  # shared with the bench: time.process_time() covers it
+    def cpu(self) -> CpuReading | None:
+        return None  # shared with the bench: the bench's own reading covers it
+
+    def gc(self) -> tuple[list[int], list[float]]:
+        return self._burst.counts, self._burst.seconds  # the whole process's: bench and bot
 
     async def profile_start(self) -> None:
-        pass
+        self._burst.start()
 
     async def profile_stop(self) -> None:
-        pass
+        self._burst.stop()
 
 
 class WorkerBot:
@@ -83,6 +88,8 @@ class WorkerBot:
         slot_limit: int | None,
         profile: Path | None = None,
         sampler: SamplerOptions | None = None,
+        discord_connections: int | None = None,
+        gc_freeze: bool = False,
     ) -> None:
         self._config = FirstResponseConfig(
             bot_token=emulator.bot_token,
@@ -94,6 +101,8 @@ class WorkerBot:
             studio_token=studio.token,
             slot_limit=slot_limit,
             profile_path=profile,
+            discord_connections=discord_connections,
+            gc_freeze=gc_freeze,
         )
         self._log_path = data_dir / "bot.log"
         self._proc: asyncio.subprocess.Process | None = None
@@ -101,6 +110,8 @@ class WorkerBot:
         self._lines: asyncio.Queue[str] = asyncio.Queue()
         self._sampler_options = sampler
         self._sampler: asyncio.subprocess.Process | None = None
+        self.gc_counts: list[int] = []  # the bot's garbage collections during the burst, by generation
+        self.gc_seconds: list[float] = []
 
     async def start(self) -> None:
         with self._log_path.open("ab") as log:
@@ -124,7 +135,11 @@ class WorkerBot:
     async def _expect(self, line: str, within: float) -> None:
         async def until() -> None:
             while (got := await self._lines.get()) != line:
-                if got == "EXITED":
+                if got.startswith("GC "):
+                    numbers = got.split()[1:]
+                    self.gc_counts = [int(n) for n in numbers[:3]]
+                    self.gc_seconds = [float(n) for n in numbers[3:]]
+                elif got == "EXITED":
                     raise RuntimeError(f"the bot process exited before {line} (see {self._log_path})")
 
         try:
@@ -144,20 +159,17 @@ class WorkerBot:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._reader, 5)
 
-    def cpu(self) -> tuple[float, float] | None:
-        """(all threads, the event loop's thread) CPU seconds so far, from /proc (user + system)."""
-        if self._proc is None:
-            return None
-        pid = self._proc.pid
-        # The process's own stat counts threads that have ended too; the task with its pid is the loop's thread.
-        return _stat_cpu(Path(f"/proc/{pid}/stat")), _stat_cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
+    def cpu(self) -> CpuReading | None:
+        return process_cpu(self._proc.pid) if self._proc is not None else None
+
+    def gc(self) -> tuple[list[int], list[float]]:
+        return self.gc_counts, self.gc_seconds
 
     async def profile_start(self) -> None:
         if self._proc is None:
             return
-        if self._config.profile_path is not None:
-            self._proc.send_signal(signal.SIGUSR1)
-            await asyncio.sleep(0.05)  # the handler runs on the bot's loop before the burst begins
+        self._proc.send_signal(signal.SIGUSR1)
+        await asyncio.sleep(0.05)  # the handler runs on the bot's loop before the burst begins
         if self._sampler_options is not None:
             opts = self._sampler_options
             self._sampler = await asyncio.create_subprocess_exec(
@@ -182,13 +194,27 @@ class WorkerBot:
     async def profile_stop(self) -> None:
         if self._proc is None:
             return
-        if self._config.profile_path is not None:
-            self._proc.send_signal(signal.SIGUSR2)
-            await self._expect("PROFILED", 60)
+        self._proc.send_signal(signal.SIGUSR2)
+        await self._expect("BURST-END", 60)
         if self._sampler is not None:
             self._sampler.send_signal(signal.SIGINT)  # py-spy writes its samples and exits
             await asyncio.wait_for(self._sampler.wait(), 60)
             self._sampler = None
+
+
+class CpuReading(NamedTuple):
+    total_s: float  # user + system, all threads (ended ones too)
+    loop_s: float  # the main thread's: the event loop's
+    loop_wait_s: float  # the time the main thread was ready to run but waited for a core (the shared machine)
+
+
+def process_cpu(pid: int) -> CpuReading:
+    """From /proc: the process's stat, and its main thread's stat and schedstat (the task with its pid)."""
+    return CpuReading(
+        _stat_cpu(Path(f"/proc/{pid}/stat")),
+        _stat_cpu(Path(f"/proc/{pid}/task/{pid}/stat")),
+        int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[1]) / 1e9,
+    )
 
 
 def _stat_cpu(path: Path) -> float:

@@ -91,7 +91,7 @@ class Sample(NamedTuple):
     thread: str
     names: set[str]  # the qualified names of the functions on the stack
     callback: str  # what the event loop was running: the frame under Handle._run (or the innermost frame)
-    count: int
+    hits: int
 
 
 def read_samples(path: Path) -> list[Sample]:
@@ -115,7 +115,7 @@ def sampled_breakdown(path: Path, commands: int, loop_cpu_s: float, other_cpu_s:
     for sample in samples:
         for key in per_thread:
             if key in sample.thread:
-                per_thread[key] += sample.count
+                per_thread[key] += sample.hits
     cpu = {LOOP: loop_cpu_s, DB: other_cpu_s}
     lines = [
         f"  bot process, py-spy: {per_thread[LOOP]} samples on the event loop's thread ({loop_cpu_s:.2f} s CPU), "
@@ -126,7 +126,7 @@ def sampled_breakdown(path: Path, commands: int, loop_cpu_s: float, other_cpu_s:
         if where != current:
             current = where
             lines.append("   event loop's thread:" if where == LOOP else "   aiosqlite's thread (the database):")
-        hits = sum(x.count for x in samples if where in x.thread and not x.names.isdisjoint(wanted))
+        hits = sum(x.hits for x in samples if where in x.thread and not x.names.isdisjoint(wanted))
         share = hits / per_thread[where] if per_thread[where] else 0.0
         ms = cpu[where] * share / commands * 1000
         lines.append(f"     {label:<56} {ms:6.2f} ms  ({share:5.1%} of the thread)")
@@ -137,7 +137,7 @@ def sampled_breakdown(path: Path, commands: int, loop_cpu_s: float, other_cpu_s:
     rest: Counter[str] = Counter()
     for x in samples:
         if LOOP in x.thread and x.names.isdisjoint(top_level):
-            rest[x.callback] += x.count
+            rest[x.callback] += x.hits
     total_rest = sum(rest.values())
     if per_thread[LOOP]:
         ms = loop_cpu_s * total_rest / per_thread[LOOP] / commands * 1000

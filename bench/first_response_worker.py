@@ -3,8 +3,8 @@
 Run as `python bench/first_response_worker.py '<FirstResponseConfig as JSON>'`; prints `READY` once the bot
 is logged in and its engine runs. Polls are slowed to once a minute so that the burst measures the create
 path and each job's first step, not the polling after it; `slot_limit` puts the poll studio's jobs in one
-slot group of that many. When the config names a `profile_path`, SIGUSR1 starts cProfile on the event
-loop's thread and SIGUSR2 stops it, writes the stats there and prints `PROFILED`. SIGTERM stops the bot
+slot group of that many. SIGUSR1 and SIGUSR2 mark the burst's start and end (see Burst: garbage
+collections, and cProfile when the config names a `profile_path`). SIGTERM stops the bot
 gracefully (Runtime.run_until_stopped).
 """
 
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
+import gc
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 
 from bot.jobs.engine import ProviderLimits  # noqa: E402
@@ -47,6 +50,8 @@ class FirstResponseConfig(BaseModel):
     slot_limit: int | None = None  # the poll studio's jobs share this many slots; None: no slot group at all
     log_level: str = "WARNING"
     profile_path: Path | None = None
+    gc_freeze: bool = False  # gc.freeze() once started (an experiment)
+    discord_connections: int | None = None  # a cap on discord.py's connections to Discord (default: none)
 
 
 def build_settings(cfg: FirstResponseConfig) -> Settings:
@@ -85,36 +90,66 @@ def bot_options(studio_url: str, studio_token: str, slot_limit: int | None) -> d
     }
 
 
-class Profiling:
-    """cProfile switched on and off by signals, so that only the burst is profiled (not start-up)."""
+class Burst:
+    """What the bot measures of itself during the burst, between the bench's SIGUSR1 and SIGUSR2: its garbage
+    collections (count and seconds, by generation), and with a `profile_path`, a cProfile of the loop's thread.
+    SIGUSR2 prints `GC <n0> <n1> <n2> <s0> <s1> <s2>`, then `BURST-END`."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, profile_path: Path | None) -> None:
+        self.profile_path = profile_path
         self.profile: cProfile.Profile | None = None
+        self.counts = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._started_at = 0.0
+        self._on = False
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict[str, Any]) -> None:
+        if not self._on:
+            return
+        if phase == "start":
+            self._started_at = time.perf_counter()
+        else:
+            generation = int(info["generation"])
+            self.counts[generation] += 1
+            self.seconds[generation] += time.perf_counter() - self._started_at
 
     def start(self) -> None:
-        self.profile = cProfile.Profile()
-        self.profile.enable()
+        self.counts, self.seconds, self._on = [0, 0, 0], [0.0, 0.0, 0.0], True
+        if self.profile_path is not None:
+            self.profile = cProfile.Profile()
+            self.profile.enable()
 
     def stop(self) -> None:
-        if self.profile is None:
-            return
-        self.profile.disable()
-        self.profile.dump_stats(str(self.path))
-        self.profile = None
-        print("PROFILED", flush=True)
+        if self.profile is not None and self.profile_path is not None:
+            self.profile.disable()
+            self.profile.dump_stats(str(self.profile_path))
+            self.profile = None
+        self._on = False
+
+    def report(self) -> str:
+        return "GC " + " ".join(str(n) for n in self.counts) + " " + " ".join(f"{s:.4f}" for s in self.seconds)
+
+    def stop_and_report(self) -> None:
+        self.stop()
+        print(self.report())
+        print("BURST-END", flush=True)
 
 
 async def main(cfg: FirstResponseConfig) -> None:
     settings = build_settings(cfg)
     setup_logging(settings.log_level, settings.log_format, settings.secrets())
-    runtime = Runtime(settings, **bot_options(cfg.studio_url, cfg.studio_token, cfg.slot_limit))
+    options = bot_options(cfg.studio_url, cfg.studio_token, cfg.slot_limit)
+    if cfg.discord_connections is not None:
+        # An experiment, through discord.Client's own `connector` option: a burst then waits for a kept-alive
+        # connection instead of opening (and paying for) a new one per request in flight.
+        options["connector"] = aiohttp.TCPConnector(limit=cfg.discord_connections)
+    runtime = Runtime(settings, **options)
     await runtime.open()
-    if cfg.profile_path is not None:
-        profiling = Profiling(cfg.profile_path)
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGUSR1, profiling.start)
-        loop.add_signal_handler(signal.SIGUSR2, profiling.stop)
+    burst = Burst(cfg.profile_path)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGUSR1, burst.start)
+    loop.add_signal_handler(signal.SIGUSR2, burst.stop_and_report)
     running = asyncio.create_task(runtime.run_until_stopped())
     await asyncio.sleep(0)  # wait_until_ready() raises before the start task has run
     await asyncio.wait_for(runtime.bot.wait_until_ready(), READY_TIMEOUT_S)
@@ -122,6 +157,11 @@ async def main(cfg: FirstResponseConfig) -> None:
         if getattr(runtime.bot.jobs, "started", True):
             break
         await asyncio.sleep(0.02)
+    if cfg.gc_freeze:
+        # An experiment: what start-up made (modules, discord.py's caches) leaves the collector's view, so
+        # that the full collections a burst triggers do not walk it again and again.
+        gc.collect()
+        gc.freeze()
     print("READY", flush=True)
     await running
 
