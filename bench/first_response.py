@@ -79,6 +79,7 @@ async def run(
     sampler: SamplerOptions | None = None,
     discord_connections: int | None = None,
     gc_freeze: bool = False,
+    hold_rounds: int | None = None,
 ) -> BurstResult:
     studio = await FakeStudio(auto_finish=False).start()
     emulator = DiscordEmulator()
@@ -96,6 +97,7 @@ async def run(
                     sampler=sampler,
                     discord_connections=discord_connections,
                     gc_freeze=gc_freeze,
+                    hold_rounds=hold_rounds,
                 )
                 if bot_process
                 else InProcessBot(emulator, studio, data, slot_limit)
@@ -215,6 +217,9 @@ def main() -> None:
         help="bot process: cap discord.py's connections to Discord at this many (an experiment; default none)",
     )
     parser.add_argument("--gc-freeze", action="store_true", help="bot process: gc.freeze() once started")
+    parser.add_argument(
+        "--hold-rounds", type=int, default=None, help="bot process: job steps wait up to N x 10 ms for first responses"
+    )
     parser.add_argument("--profile", type=Path, default=None, help="cProfile the bot process into this file")
     parser.add_argument(
         "--py-spy", type=Path, default=None, help="sample the bot process with this py-spy executable (installed apart)"
@@ -252,6 +257,7 @@ def main() -> None:
                 sampler=sampler,
                 discord_connections=ns.discord_connections,
                 gc_freeze=ns.gc_freeze,
+                hold_rounds=ns.hold_rounds,
             )
             result = asyncio.run(job)
             results.append(result)

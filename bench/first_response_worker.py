@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import httpx  # noqa: E402
 
+from bot.jobs import scheduler  # noqa: E402
 from bot.jobs.engine import ProviderLimits  # noqa: E402
 from bot.logs import setup_logging  # noqa: E402
 from bot.providers.base import Adapter  # noqa: E402
@@ -51,6 +52,7 @@ class FirstResponseConfig(BaseModel):
     log_level: str = "WARNING"
     profile_path: Path | None = None
     gc_freeze: bool = False  # gc.freeze() once started (an experiment)
+    hold_rounds: int | None = None  # scheduler.MAX_HOLD_ROUNDS: how long job steps wait for first responses
     discord_connections: int | None = None  # a cap on discord.py's connections to Discord (default: none)
 
 
@@ -144,6 +146,10 @@ async def main(cfg: FirstResponseConfig) -> None:
         # An experiment, through discord.Client's own `connector` option: a burst then waits for a kept-alive
         # connection instead of opening (and paying for) a new one per request in flight.
         options["connector"] = aiohttp.TCPConnector(limit=cfg.discord_connections)
+    if cfg.hold_rounds is not None:
+        # An experiment: job steps wait (in 10 ms rounds) while members' first responses are pending; the bot
+        # caps that at 20 rounds, so that background work is never starved for long.
+        scheduler.MAX_HOLD_ROUNDS = cfg.hold_rounds
     runtime = Runtime(settings, **options)
     await runtime.open()
     burst = Burst(cfg.profile_path)
