@@ -18,9 +18,10 @@ async def test_a_burst_through_the_bot_process_is_answered_submitted_measured_an
     assert result.mode == "bot-process"
     assert len(result.latencies_ms) == 20 and result.missed == 0
     assert result.submitted == 21  # the warm-up's job and the burst's: every first step reached the studio
-    # The bot's CPU is its own process's, read from /proc: some, and the loop's thread no more than the whole.
+    # The bot's CPU is its own process's, read from /proc: some, and the loop's thread no more than the whole
+    # (give or take a clock tick: the two counters are read one after the other).
     assert result.bot_cpu_s is not None and result.bot_main_cpu_s is not None and result.bot_wait_s is not None
-    assert result.bot_cpu_s > 0 and 0 < result.bot_main_cpu_s <= result.bot_cpu_s
+    assert result.bot_cpu_s > 0 and 0 < result.bot_main_cpu_s <= result.bot_cpu_s + 0.02
     assert len(result.gc_counts) == 3 and len(result.gc_seconds) == 3  # reported by the worker at the burst's end
     # cProfile ran in the bot's process during the burst: it saw the create path (and nothing of the bench's).
     functions = {(Path(file).as_posix(), name) for file, _line, name in pstats.Stats(str(profile)).stats}  # type: ignore[attr-defined]
