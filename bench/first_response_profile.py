@@ -59,20 +59,32 @@ def breakdown(path: Path, commands: int, top: int = 0) -> str:
 
 LOOP, DB = "MainThread", "_connection_worker_thread"  # py-spy's names for the event loop's and aiosqlite's threads
 
+# Frames that place a sample even when py-spy could not unwind its stack to the loop (it reads the stack while
+# the bot runs: --nonblocking): the deeper functions only one part calls. httpx is the studios' client only.
+CREATE = ("JobEngine.create",)
+ANSWER = ("JobEngine._tell_queued", "InteractionResponse.send_message")
+SUBMIT = (
+    "Steps.call",
+    "PollStudio.submit",
+    "ProviderHTTP.request",
+    "AsyncClient.send",
+    "AiohttpTransport.handle_async_request",
+)
+
 # (label, thread, the qualified names any of which puts a sample in the part)
 SAMPLED_PARTS: list[tuple[str, str, tuple[str, ...]]] = [
     ("gateway frame read + INTERACTION_CREATE (discord.py)", LOOP, ("DiscordWebSocket.received_message",)),
     ("  of which the interaction's parsing", LOOP, ("ConnectionState.parse_interaction_create",)),
-    ("the command's task (discord.py CommandTree._call)", LOOP, ("CommandTree._call",)),
+    ("the command's task (discord.py CommandTree._call)", LOOP, ("CommandTree._call", *CREATE, *ANSWER)),
     ("  our tree's interaction_check", LOOP, ("EaselTree.interaction_check",)),
-    ("  JobEngine.create, all of it", LOOP, ("JobEngine.create",)),
+    ("  JobEngine.create, all of it", LOOP, (*CREATE, *ANSWER)),
     ("    admission checks", LOOP, ("_paid_features_here", "ContentCheck.__call__", "RulesAdmin.check")),
     ("    new_job_id (secrets.choice per character)", LOOP, ("new_job_id",)),
     ("    database write, the loop's side (Database.write)", LOOP, ("Database.write",)),
-    ("    the first response's HTTP call (_tell_queued)", LOOP, ("JobEngine._tell_queued",)),
-    ("the job's first step (JobEngine._step)", LOOP, ("JobEngine._step",)),
+    ("    the first response's HTTP call (_tell_queued)", LOOP, ANSWER),
+    ("the job's first step (JobEngine._step)", LOOP, ("JobEngine._step", "Steps.run", "Steps.submit", *SUBMIT)),
     ("  slot claim, the loop's side", LOOP, ("Steps.submit.<locals>.<lambda>",)),
-    ("  submit to the studio (adapter + httpx)", LOOP, ("Steps.call",)),
+    ("  submit to the studio (adapter + httpx)", LOOP, SUBMIT),
     ("  status edit (StatusMessages.show)", LOOP, ("StatusMessages.show",)),
     ("  the submitted row's update, the loop's side", LOOP, ("Steps.submitted",)),
     ("event loop idle in select (as sampled)", LOOP, ("EpollSelector.select",)),
