@@ -5,7 +5,9 @@ max time from dispatch (the emulator sending INTERACTION_CREATE) to the bot's fi
 emulator, and how many missed Discord's 3 s deadline. Target on a 2-core machine: p99 < 100 ms, none missed.
 
     .venv/bin/python bench/first_response.py [--count 500] [--members 100] [--command about|studio]
-        [--bot-process | --in-process] [--compare] [--profile FILE.prof]
+        [--bot-process | --in-process] [--compare] [--slot-limit N]
+        [--py-spy PATH [--keep-samples DIR]] [--profile FILE.prof]
+        [--gc-freeze] [--discord-connections N] [--hold-rounds N]      (experiments, bot process only)
 
 `about` answers at once; `studio` creates a real job first (quota reservation + job row in SQLite, in one
 transaction), answers with its queued status, and the job's first step submits it to the fake studio.
@@ -15,7 +17,14 @@ first_response_worker.py: the real Runtime, its own core), with the emulator and
 one. --in-process runs all three in this process's one event loop: then the emulator's and the fake's CPU
 delay the bot's answers. --compare runs both modes for both commands and prints them side by side, with the
 CPU seconds of each process. --profile FILE profiles the bot process during the (bot-process) burst with
-cProfile and prints where its time goes per command (bench/first_response_profile.py).
+cProfile and prints where its time goes per command; --py-spy PATH does it with py-spy (install it apart,
+e.g. `python3 -m venv /tmp/pyspy && /tmp/pyspy/bin/pip install py-spy`): no overhead in the bot, and the
+database thread too (bench/first_response_profile.py). Each row also shows how long each process's loop
+thread waited for a core (the machine is shared: read the load average) and the bot's garbage collections.
+
+The experiments change the bot process only, without touching the bot's code: --gc-freeze calls
+gc.freeze() once it is ready; --discord-connections N caps discord.py's connections (discord.Client's
+`connector` option); --hold-rounds N lets job steps wait up to N x 10 ms for pending first responses.
 """
 
 from __future__ import annotations
