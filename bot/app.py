@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -236,6 +237,10 @@ class EaselBot(commands.AutoShardedBot):
         log.info("Connected as %s (%s) to %d servers", self.user, self.user.id, len(self.guilds))
         if not self._greeted:  # on_ready repeats after a new gateway session: say this once per start
             self._greeted = True
+            # What is loaded now (modules, commands, caches) lives as long as the process: keep it out of the
+            # garbage collector's full passes, which otherwise stop the bot for 0.1-0.3 s under load.
+            gc.collect()
+            gc.freeze()
             log.info("Invite Easel to a server with: %s", invite_url(self.application_id or self.user.id))
             warning = open_to_everyone_warning(self.settings, self.application)
             if warning is not None:

@@ -12,12 +12,14 @@ import logging
 import signal
 from typing import Any
 
+import aiohttp
 import discord
 import discord.gateway
 import discord.http
 import httpx
 import yarl
 
+from bot import limits
 from bot.app import EaselBot
 from bot.http_client import build_http_client
 from bot.providers.registry import build_adapters
@@ -58,6 +60,9 @@ class Runtime:
             self._opened.append("web")
             factory = self._bot_options.pop("adapter_factory", build_adapters)
             self._bot_options.setdefault("adapters", factory(self.settings, self.http))
+            # Keep-alive connections to Discord, at most this many: in a burst, discord.py would otherwise open a
+            # new (TLS) connection for every request in flight.
+            self._bot_options.setdefault("connector", aiohttp.TCPConnector(limit=limits.DISCORD_HTTP_CONNECTIONS))
             self.bot = EaselBot(settings=self.settings, db=self.db, http_client=self.http, **self._bot_options)
             self.web.bot = self.bot
             self.web.callback_handler = self.bot.jobs.handle_callback
