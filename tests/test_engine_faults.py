@@ -20,7 +20,6 @@ from bot.jobs.files import FileStore
 from bot.jobs.model import Delivery, JobStatus
 from bot.providers.base import Adapter, Finished, JobContext, ResultFile, Submitted, Transient
 from bot.providers.http import parse_retry_after
-from bot.providers.registry import build_adapters
 from bot.settings import Settings
 from tests.conftest import EaselFactory
 from tests.emulator import Attachment, DiscordEmulator
@@ -53,6 +52,29 @@ async def ledger_kinds(easel: Easel, job_id: str) -> list[str]:
 
 def at_studio(studio: FakeStudio) -> int:
     return sum(1 for j in studio.jobs.values() if j.status in ("queued", "running"))
+
+
+async def start_with(
+    easel_factory: EaselFactory,
+    studio: FakeStudio,
+    *,
+    sync: type[Adapter] = SyncStudio,
+    poll: type[Adapter] = PollStudio,
+) -> Easel:
+    """Easel with the test studio's three styles, one or two of them replaced by a variant under test."""
+
+    def build(settings: Settings, client: httpx.AsyncClient) -> dict[str, Adapter]:
+        return {
+            "studio_sync": sync(client, studio.base_url, studio.token),
+            "studio_poll": poll(client, studio.base_url, studio.token),
+            "studio_cb": CallbackStudio(client, studio.base_url, studio.token),
+        }
+
+    return await easel_factory(
+        adapter_factory=build,
+        extra_extensions=("tests.ext.studio",),
+        provider_limits_override=dict.fromkeys(("studio_sync", "studio_poll", "studio_cb"), FAST),
+    )
 
 
 # Slots: one atomic claim, in order
@@ -217,18 +239,7 @@ async def test_cancel_is_refused_once_a_studio_that_cannot_cancel_has_the_job(
 ) -> None:
     studio.auto_finish = False
 
-    def build(settings: Settings, client: httpx.AsyncClient) -> dict[str, Adapter]:
-        return build_adapters(settings, client) | {
-            "studio_poll": StubbornStudio(client, studio.base_url, studio.token),
-            "studio_sync": SyncStudio(client, studio.base_url, studio.token),
-            "studio_cb": CallbackStudio(client, studio.base_url, studio.token),
-        }
-
-    easel = await easel_factory(
-        adapter_factory=build,
-        extra_extensions=("tests.ext.studio",),
-        provider_limits_override=dict.fromkeys(("studio_sync", "studio_poll", "studio_cb"), FAST),
-    )
+    easel = await start_with(easel_factory, studio, poll=StubbornStudio)
     member = emulator.add_member("stubborn")
     ix, job_id = await run_job(emulator, member, style="poll")
     await emulator.wait_for(lambda: "1" in studio.jobs)
@@ -277,18 +288,7 @@ class SyncLinkStudio(PollStudio):
 async def test_a_synchronous_result_whose_download_fails_once_is_still_delivered(
     emulator: DiscordEmulator, easel_factory: EaselFactory, studio: FakeStudio
 ) -> None:
-    def build(settings: Settings, client: httpx.AsyncClient) -> dict[str, Adapter]:
-        return {
-            "studio_sync": SyncLinkStudio(client, studio.base_url, studio.token),
-            "studio_poll": PollStudio(client, studio.base_url, studio.token),
-            "studio_cb": CallbackStudio(client, studio.base_url, studio.token),
-        }
-
-    easel = await easel_factory(
-        adapter_factory=build,
-        extra_extensions=("tests.ext.studio",),
-        provider_limits_override=dict.fromkeys(("studio_sync", "studio_poll", "studio_cb"), FAST),
-    )
+    easel = await start_with(easel_factory, studio, sync=SyncLinkStudio)
     studio.fail_next(503, route="files", count=3)  # the download (retried in-call too) fails once for the engine
     ix, job_id = await run_job(emulator, emulator.add_member("sync"), style="sync")
     result = await ix.wait_followup(lambda m: bool(m["attachments"]), timeout=15)
@@ -312,18 +312,7 @@ async def test_a_transient_error_during_recovery_is_retried_not_lost(
 ) -> None:
     studio.auto_finish = False
 
-    def build(settings: Settings, client: httpx.AsyncClient) -> dict[str, Adapter]:
-        return {
-            "studio_sync": SyncStudio(client, studio.base_url, studio.token),
-            "studio_poll": RecoveringStudio(client, studio.base_url, studio.token),
-            "studio_cb": CallbackStudio(client, studio.base_url, studio.token),
-        }
-
-    easel = await easel_factory(
-        adapter_factory=build,
-        extra_extensions=("tests.ext.studio",),
-        provider_limits_override=dict.fromkeys(("studio_sync", "studio_poll", "studio_cb"), FAST),
-    )
+    easel = await start_with(easel_factory, studio, poll=RecoveringStudio)
     _ix, job_id = await run_job(emulator, emulator.add_member("recover"), style="poll")
     await emulator.wait_for(lambda: "1" in studio.jobs)
     await easel.stop()
