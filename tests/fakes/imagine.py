@@ -30,6 +30,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 from PIL import Image, ImageChops, ImageDraw, ImageStat
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.video import make_mp4
 
 IMAGE_STYLES = ("imagine-turbo", "realistic", "anime", "flux-schnell", "flux-dev", "flux-dev-fast", "sdxl-1.0")
@@ -120,10 +121,11 @@ class _Fault:
     seconds: float = 0.0
 
 
-class FakeImagine:
+class FakeImagine(LoopbackServer):
     """The fake server; every knob is a plain attribute tests may change at any time."""
 
     def __init__(self, api_key: str = "vk-test-key") -> None:
+        super().__init__()
         self.api_key = api_key
         self.expired_keys: set[str] = set()
         self.credits: int | None = None  # None: unlimited; 0: every create answers 1101/402
@@ -146,9 +148,6 @@ class FakeImagine:
         self._window: dict[str, tuple[float, int]] = {}
         self._mp4: dict[tuple[int, int], bytes] = {}
         self.stored: dict[str, tuple[bytes, str]] = {}  # linked results: name -> (bytes, content type)
-        self._runner: web.AppRunner | None = None
-        self._stopping = asyncio.Event()
-        self._port: int | None = None
 
     # lifecycle
 
@@ -160,31 +159,7 @@ class FakeImagine:
             app.router.add_get(f"/v2/{route}", self._status)
         app.router.add_get("/media/{id}.mp4", self._media)
         app.router.add_get("/media/{name}", self._stored)
-        self._stopping = asyncio.Event()
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeImagine:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def origin(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeImagine is not started")
-        return f"http://127.0.0.1:{self._port}"
+        await self.serve(app)
 
     @property
     def base_url(self) -> str:

@@ -36,6 +36,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
+from tests.fakes.loopback import LoopbackServer
+
 pillow_heif.register_heif_opener()
 
 # --- the documented vocabulary -------------------------------------------------------------------------
@@ -265,10 +267,11 @@ class ValidationError(Exception):
 # --- the server ----------------------------------------------------------------------------------------
 
 
-class FakeMimiPanda:
+class FakeMimiPanda(LoopbackServer):
     """The fake server. Every knob is a plain attribute that tests may change at any time."""
 
     def __init__(self, token: str = "mp-test-token", *, prefix: str = "/api/service") -> None:
+        super().__init__()
         self.token = token
         self.prefix = "/" + prefix.strip("/") if prefix.strip("/") else ""
         # Job timing: small so tests are fast. auto_advance=False leaves jobs to advance/finish/fail.
@@ -296,9 +299,6 @@ class FakeMimiPanda:
         self.requests: list[RecordedRequest] = []
         self.jobs: dict[str, Job] = {}
         self._faults: list[_Fault] = []
-        self._runner: web.AppRunner | None = None
-        self._stopping = asyncio.Event()
-        self._port: int | None = None
 
     # lifecycle
 
@@ -310,32 +310,7 @@ class FakeMimiPanda:
         app.router.add_get(p + "/item/{key}/pbn/download/{type}", self._pbn_download)
         app.router.add_get(p + "/item/{key}/pbn/colors/{type}", self._pbn_colors)
         app.router.add_get("/storage/{key}/{name}", self._file)
-        self._stopping = asyncio.Event()
-        # A short shutdown timeout: a slow-fault handler must not hold up the test's teardown.
-        self._runner = web.AppRunner(app, shutdown_timeout=0.5, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = self._runner.addresses[0][1]
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeMimiPanda:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @property
-    def origin(self) -> str:
-        if self._port is None:
-            raise RuntimeError("FakeMimiPanda is not started")
-        return f"http://127.0.0.1:{self._port}"
+        await self.serve(app)
 
     @property
     def base_url(self) -> str:
