@@ -90,7 +90,7 @@ class WorkerBot:
         sampler: SamplerOptions | None = None,
         discord_connections: int | None = None,
         gc_freeze: bool = False,
-        hold_rounds: int | None = None,
+        hold_steps: int | None = None,
     ) -> None:
         self._config = FirstResponseConfig(
             bot_token=emulator.bot_token,
@@ -104,7 +104,7 @@ class WorkerBot:
             profile_path=profile,
             discord_connections=discord_connections,
             gc_freeze=gc_freeze,
-            hold_rounds=hold_rounds,
+            hold_steps=hold_steps,
         )
         self._log_path = data_dir / "bot.log"
         self._proc: asyncio.subprocess.Process | None = None

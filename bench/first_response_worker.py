@@ -52,7 +52,7 @@ class FirstResponseConfig(BaseModel):
     log_level: str = "WARNING"
     profile_path: Path | None = None
     gc_freeze: bool = False  # gc.freeze() once started (an experiment)
-    hold_rounds: int | None = None  # scheduler.MAX_HOLD_ROUNDS: how long job steps wait for first responses
+    hold_steps: int | None = None  # scheduler.STEPS_PER_ROUND_WHILE_MEMBERS_WAIT (default 1; 1000: no throttle)
     discord_connections: int | None = None  # a cap on discord.py's connections to Discord (default: none)
 
 
@@ -146,10 +146,10 @@ async def main(cfg: FirstResponseConfig) -> None:
         # An experiment, through discord.Client's own `connector` option: a burst then waits for a kept-alive
         # connection instead of opening (and paying for) a new one per request in flight.
         options["connector"] = aiohttp.TCPConnector(limit=cfg.discord_connections)
-    if cfg.hold_rounds is not None:
-        # An experiment: job steps wait (in 10 ms rounds) while members' first responses are pending; the bot
-        # caps that at 20 rounds, so that background work is never starved for long.
-        scheduler.MAX_HOLD_ROUNDS = cfg.hold_rounds
+    if cfg.hold_steps is not None:
+        # An experiment: how many due job steps start per 10 ms round while members' first responses are
+        # pending (steps due over scheduler.MAX_HOLD_S ago start anyway).
+        scheduler.STEPS_PER_ROUND_WHILE_MEMBERS_WAIT = cfg.hold_steps
     runtime = Runtime(settings, **options)
     await runtime.open()
     burst = Burst(cfg.profile_path)

@@ -4,6 +4,7 @@ allowance resolution, grants, costs, DMs, reports, erasure, and running balances
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import sqlite3
 from collections.abc import AsyncIterator
@@ -612,3 +613,32 @@ async def test_quota_migration_applies_after_all_others(tmp_path: Path) -> None:
         assert await count(database, "SELECT COUNT(*) FROM quota_ledger") == 0
     finally:
         await database.close()
+
+
+async def test_what_a_reservation_says_is_left_is_what_a_fresh_read_finds(ledger: QuotaLedger) -> None:
+    """The create path answers "n left today" from the state its reservation loaded (one load, not two)."""
+    await ledger.set_default_allowance(GUILD, 10)
+    await ledger.set_role_allowance(GUILD, ROLE_BIG, 9)
+    await ledger.grant(GUILD, BOB, 4, by=ADMIN)
+    await ledger.set_budget(OTHER_GUILD, 7)
+    cases = [
+        (GUILD, ALICE, [], "upscale", 1),  # allowance only
+        (GUILD, ALICE, [], "upscale", 2),  # into the allowance's last credits
+        (GUILD, BOB, [], "upscale", 6),  # allowance, then bonus
+        (GUILD, CAROL, [ROLE_BIG], "upscale", 1),  # a role's allowance
+        (OTHER_GUILD, ALICE, [], "upscale", 1),  # capped by the server's budget
+        (OTHER_GUILD, BOB, [], "upscale", 2),
+    ]
+
+    def both(
+        n: int, guild: int, user: int, roles: list[int], feature: str, units: int, c: sqlite3.Connection
+    ) -> tuple[tuple[int, int, Period], tuple[int, Period]]:
+        said = ledger.reserve_and_left_in(
+            c, guild_id=guild, user_id=user, role_ids=roles, feature=feature, units=units, job_id=f"j{n}"
+        )
+        return said, ledger.left_in(c, guild_id=guild, user_id=user, role_ids=roles)
+
+    for n, case in enumerate(cases):
+        (credits, left, period), fresh = await ledger._db.write(functools.partial(both, n, *case))
+        assert credits == 2 * case[-1]
+        assert (left, period) == fresh, (n, case)

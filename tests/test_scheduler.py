@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 
-from bot.jobs.scheduler import COALESCE_GRID_S, Scheduler
+import pytest
+
+from bot.jobs import scheduler as scheduler_module
+from bot.jobs.scheduler import COALESCE_GRID_S, MAX_HOLD_S, Scheduler
 from tests.harness import eventually
 
 
@@ -83,4 +87,55 @@ async def test_a_callback_brings_a_coalesced_poll_forward_and_it_runs_once() -> 
     await until(lambda: run.order == ["job"])
     assert len(scheduler) == 0  # the replaced entry is gone
     scheduler.unschedule("job")
+    await scheduler.stop()
+
+
+class Members:
+    """interactive_pending: members waiting for a first response; records how many steps had started at
+    each look, so the test can see what the scheduler let through between two looks."""
+
+    def __init__(self, run: Recorder) -> None:
+        self.waiting = True
+        self.run = run
+        self.started_at_look: list[int] = []
+
+    def __call__(self) -> bool:
+        self.started_at_look.append(len(self.run.order))
+        return self.waiting
+
+
+async def test_while_members_wait_due_steps_start_one_per_round_in_order_then_all_at_once() -> None:
+    run = Recorder()
+    scheduler = Scheduler(run)
+    members = scheduler.interactive_pending = Members(run)
+    scheduler.start()
+    now = time.time()
+    for n in range(40):
+        scheduler.schedule(f"job{n:02}", now - 1.0 + n * 0.001)  # all due, oldest first
+    await until(lambda: len(run.order) >= 5)
+    members.waiting = False
+    await until(lambda: len(run.order) == 40)
+    # Between two looks at the waiting members, at most one step started while they waited; none was
+    # released in a lump when a hold ended (that is what stalled the answers in a burst).
+    looks = members.started_at_look
+    held = looks[: looks.index(next(n for n in looks if n >= 5)) + 1]
+    assert max(b - a for a, b in itertools.pairwise(held)) <= 1
+    assert run.order == sorted(run.order)  # in due order
+    await scheduler.stop()
+
+
+async def test_steps_held_for_members_longer_than_max_hold_start_anyway(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scheduler_module, "STEPS_PER_ROUND_WHILE_MEMBERS_WAIT", 0)  # hold everything back
+    run = Recorder()
+    fake_now = [1_000_000.0]
+    scheduler = Scheduler(run, clock=lambda: fake_now[0])
+    members = scheduler.interactive_pending = Members(run)  # members wait forever: a server that is always busy
+    scheduler.start()
+    for n in range(20):
+        scheduler.schedule(f"job{n:02}")
+    await until(lambda: len(members.started_at_look) >= 6)
+    assert run.order == []
+    fake_now[0] += MAX_HOLD_S + 0.1
+    await until(lambda: len(run.order) == 20)
+    assert members.waiting  # they never stopped waiting: the steps were late, not starved
     await scheduler.stop()

@@ -121,7 +121,10 @@ class JobCreator:
         ]
         now = self.e.clock()
         job_id = new_job_id()
-        per_member = self.e.provider_limits(provider).max_per_member
+        provider_limits = self.e.provider_limits(provider)
+        per_member = provider_limits.max_per_member
+        # A place in a queue only where jobs wait for a slot: with no limit, every job goes straight on.
+        has_queue = provider_limits.slot_limit(adapter.slot_group(feature)) is not None
         user = interaction.user
         role_ids = [r.id for r in user.roles] if isinstance(user, discord.Member) else []
         row = {
@@ -152,7 +155,7 @@ class JobCreator:
             "delivery": Delivery.NONE.value,
         }
 
-        def write(conn: sqlite3.Connection) -> tuple[Job, int, str]:
+        def write(conn: sqlite3.Connection) -> tuple[Job, int | None, str]:
             if per_member is not None:
                 # Counted in the same serialised write as the insert: a burst cannot slip past the cap.
                 (mine,) = conn.execute(
@@ -166,7 +169,7 @@ class JobCreator:
                         f"{PROVIDER_NAMES.get(provider, provider)}, the most one member may have there at once. "
                         "Try again when one is done."
                     )
-            credits = self.e.ledger.reserve_in(
+            credits, left, period = self.e.ledger.reserve_and_left_in(
                 conn,
                 guild_id=interaction.guild_id,
                 user_id=user.id,
@@ -178,9 +181,8 @@ class JobCreator:
             JobStore.insert(conn, {**row, "credits": credits}, stored)
             job = JobStore.get_in(conn, job_id)
             assert job is not None
-            left = self.e.ledger.left_in(conn, guild_id=interaction.guild_id, user_id=user.id, role_ids=role_ids)
-            price = price_text(credits, *(left if left is not None else (None, None)))
-            return job, JobStore.queue_position_in(conn, job), price
+            position = JobStore.queue_position_in(conn, job) if has_queue else None
+            return job, position, price_text(credits, left, period)
 
         # The files' locks are held until the row references them: a finishing job's clean-up cannot delete
         # a file this job is about to use. A refused reservation leaves no file behind.
@@ -196,7 +198,9 @@ class JobCreator:
                         if not await self.e.store.sha_in_use(sha):
                             await self.e.files.remove_input(sha)
                 raise
-        # Scheduled before the member is answered: a failed answer must not leave a paid job unscheduled.
+        # Scheduled before the member is answered: a failed answer must not leave a paid job unscheduled. The
+        # row just written is its first step's copy (whoever changes the job before then drops it from idle).
+        self.e.idle[job_id] = job
         self.e.scheduler.schedule(job_id)
         note = interaction.extras.get(SPEND_NOTE_KEY)
         text = status_line(job, now, position=position, price=price) + (f"\n{note}" if note else "")

@@ -82,9 +82,18 @@ class Ledger(Protocol):
 
     def refund_in(self, conn: sqlite3.Connection, job_id: str, reason: str) -> bool: ...
 
-    def left_in(
-        self, conn: sqlite3.Connection, *, guild_id: int | None, user_id: int, role_ids: Sequence[int]
-    ) -> tuple[int, Any] | None: ...
+    def reserve_and_left_in(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        guild_id: int | None,
+        user_id: int,
+        role_ids: Sequence[int],
+        feature: str,
+        units: int,
+        job_id: str,
+    ) -> tuple[int, int | None, Any]:
+        """reserve_in, plus what the member has left afterwards and its period (None, None: not counted)."""
 
 
 class FreeLedger:
@@ -99,8 +108,8 @@ class FreeLedger:
     def refund_in(self, conn: sqlite3.Connection, job_id: str, reason: str) -> bool:
         return False
 
-    def left_in(self, conn: sqlite3.Connection, **_: Any) -> tuple[int, Any] | None:
-        return None
+    def reserve_and_left_in(self, conn: sqlite3.Connection, **_: Any) -> tuple[int, int | None, Any]:
+        return 0, None, None
 
 
 class JobEngine:

@@ -24,7 +24,11 @@ log = logging.getLogger(__name__)
 
 Runner = Callable[[str], Awaitable[None]]
 HOLD_STEP_S = 0.01
-MAX_HOLD_ROUNDS = 20  # never hold background work back for more than ~0.2 s at a time
+# While members wait for a first response, due steps start a few per round (not all at once when a hold
+# ends: 100 first steps released together would stall the loop for the next answers); a step due longer
+# than MAX_HOLD_S ago starts anyway, so a busy server delays background work but never starves it.
+STEPS_PER_ROUND_WHILE_MEMBERS_WAIT = 1
+MAX_HOLD_S = 2.0
 COALESCE_GRID_S = 0.5
 
 
@@ -102,34 +106,20 @@ class Scheduler:
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
 
-    async def _yield_to_members(self) -> None:
-        for _ in range(MAX_HOLD_ROUNDS):
-            if self.interactive_pending is None or not self.interactive_pending():
-                return
-            await asyncio.sleep(HOLD_STEP_S)
+    def _members_waiting(self) -> bool:
+        return self.interactive_pending is not None and self.interactive_pending()
 
     async def _loop(self) -> None:
         while True:
-            if self._heap and self._heap[0][0] <= self._clock():
-                await self._yield_to_members()
-            now = self._clock()
-            while self._heap and self._heap[0][0] <= now:
-                run_at, _, job_id, asked = heapq.heappop(self._heap)
-                if self._due.get(job_id) != run_at:
-                    continue  # replaced or unscheduled
-                del self._due[job_id]
-                if job_id in self._running:
-                    self._again.add(job_id)
-                    continue
-                if self.lag_observer is not None:
-                    self.lag_observer(now - asked)  # from the time asked for: coalescing delay counts as lag
-                self._running.add(job_id)
-                task = asyncio.create_task(self._step(job_id))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            allowance: int | None = None  # None: start every due step
+            if self._heap and self._heap[0][0] <= self._clock() and self._members_waiting():
+                await asyncio.sleep(HOLD_STEP_S)
+                if self._members_waiting():
+                    allowance = STEPS_PER_ROUND_WHILE_MEMBERS_WAIT
+            self._start_due(self._clock(), allowance)
             timeout = (self._heap[0][0] - self._clock()) if self._heap else None
             if timeout is not None and timeout <= 0:
-                continue
+                continue  # held back for members: the next round sleeps HOLD_STEP_S first
             # A bare future and a timer handle: cheaper than wait_for(Event.wait()), which makes a task per
             # sleep, and this loop sleeps once per due job.
             loop = asyncio.get_running_loop()
@@ -140,6 +130,26 @@ class Scheduler:
             finally:
                 if timer is not None:
                     timer.cancel()
+
+    def _start_due(self, now: float, allowance: int | None) -> None:
+        started = 0
+        while self._heap and self._heap[0][0] <= now:
+            if allowance is not None and started >= allowance and self._heap[0][0] > now - MAX_HOLD_S:
+                return
+            run_at, _, job_id, asked = heapq.heappop(self._heap)
+            if self._due.get(job_id) != run_at:
+                continue  # replaced or unscheduled
+            del self._due[job_id]
+            if job_id in self._running:
+                self._again.add(job_id)
+                continue
+            if self.lag_observer is not None:
+                self.lag_observer(now - asked)  # from the time asked for: coalescing delay counts as lag
+            self._running.add(job_id)
+            task = asyncio.create_task(self._step(job_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started += 1
 
     async def _step(self, job_id: str) -> None:
         try:

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from bot.jobs.model import ACTIVE, OCCUPYING, Delivery, Job, JobStatus, Request
+from bot.jobs.model import ACTIVE, OCCUPYING, Delivery, InputRecord, Job, JobStatus, Request
 from bot.jobs.partlog import PartLog
 from bot.jobs.results import ResultSteps
 from bot.jobs.status import best_effort
@@ -123,8 +123,9 @@ class Steps:
             job.attempts,
         )
 
-    async def full_context(self, job: Job) -> JobContext:
-        records = await self.store.inputs(job.id)
+    async def full_context(self, job: Job, records: list[InputRecord] | None = None) -> JobContext:
+        if records is None:
+            records = await self.store.inputs(job.id)
         inputs = [
             InputFile(r.name, self.files.input_path(r.sha256), r.filename, r.content_type, r.size) for r in records
         ]
@@ -157,12 +158,18 @@ class Steps:
 
     async def submit(self, job: Job, adapter: Adapter) -> None:
         limit = self.e.provider_limits(job.provider).slot_limit(job.slot_group)
-        if not await self.db.write(lambda c: JobStore.claim_slot_in(c, job, limit)):
+
+        def claim(c: sqlite3.Connection) -> list[InputRecord] | None:
+            # The inputs are read in the same hop: a first step costs two trips to the database, not three.
+            return JobStore.inputs_in(c, job.id) if JobStore.claim_slot_in(c, job, limit) else None
+
+        records = await self.db.write(claim)
+        if records is None:
             # No slot for it yet (or a request came in): it stays queued; a finishing job wakes it.
             await self.e.status.show(job)
             return
         job.status, job.attempts = JobStatus.SUBMITTING, job.attempts + 1
-        context = await self.full_context(job)
+        context = await self.full_context(job, records)
         try:
             outcome = await self.call(job, lambda: adapter.submit(context))
         except (RateLimited, Transient) as exc:

@@ -171,11 +171,15 @@ class JobStore:
         return [Job.from_row(r) for r in rows]
 
     async def inputs(self, job_id: str) -> list[InputRecord]:
-        rows = await self.db.fetchall(
+        return await self.db.read(lambda c: JobStore.inputs_in(c, job_id))
+
+    @staticmethod
+    def inputs_in(conn: sqlite3.Connection, job_id: str) -> list[InputRecord]:
+        rows = conn.execute(
             "SELECT name, position, sha256, filename, content_type, size FROM job_inputs "
             "WHERE job_id = ? ORDER BY name, position",
             (job_id,),
-        )
+        ).fetchall()
         return [InputRecord(**dict(r)) for r in rows]
 
     async def results(self, job_id: str) -> list[ResultRecord]:

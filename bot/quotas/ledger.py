@@ -59,6 +59,24 @@ class QuotaLedger:
         job_id: str,
     ) -> int:
         """Take the job's credits (period allowance first, then bonus); returns the credits reserved."""
+        credits, _left, _period = self.reserve_and_left_in(
+            conn, guild_id=guild_id, user_id=user_id, role_ids=role_ids, feature=feature, units=units, job_id=job_id
+        )
+        return credits
+
+    def reserve_and_left_in(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        guild_id: int | None,
+        user_id: int,
+        role_ids: Sequence[int],
+        feature: str,
+        units: int,
+        job_id: str,
+    ) -> tuple[int, int, Period]:
+        """reserve_in, plus what the member can still spend afterwards and its period (what left_in would
+        read), from the state the reservation loaded: the create path loads the member's state once."""
         if feature not in FEATURES:
             raise LedgerError(f"unknown feature {feature!r}")
         if units < 1:
@@ -111,7 +129,10 @@ class QuotaLedger:
             used=state.used + from_allowance,
         )
         save_budget_spent(conn, key=key, period_start=state.period_start, spent=state.budget_spent + credits)
-        return credits
+        left = max(0, state.allowance - state.used - from_allowance) + state.bonus - from_bonus
+        if budget_left is not None:
+            left = min(left, budget_left - credits)
+        return credits, left, state.settings.period
 
     def left_in(
         self, conn: sqlite3.Connection, *, guild_id: int | None, user_id: int, role_ids: Sequence[int]
