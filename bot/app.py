@@ -167,7 +167,7 @@ class EaselBot(commands.AutoShardedBot):
             await self.load_extension(module)
         for name, key in PROVIDER_KEYS.items():
             if name in self.keyed_providers and name not in self.enabled_providers:
-                log.warning("Provider %s has a key, but this version of Easel has no adapter for it yet: off", name)
+                log.warning("Provider %s is configured, but no adapter for it is loaded: off", name)
             elif name not in self.enabled_providers:
                 log.info("Provider %s is off (set %s to turn it on): its commands are not registered", name, key)
         await self.sync_commands()

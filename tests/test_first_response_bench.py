@@ -46,7 +46,7 @@ def test_py_spy_samples_split_each_thread_s_cpu_by_part(tmp_path: Path) -> None:
         f"{loop};{create};new_job_id (bot/jobs/engine.py:85) 10\n"
         f"{loop};JobEngine._step (bot/jobs/engine.py:261);Steps.call (bot/jobs/steps.py:141) 40\n"
         f"{loop};_SelectorSocketTransport._read_ready (selector_events.py:1) 20\n"
-        "thread (12): Thread-1 (_connection_worker_thread);JobEngine.create.<locals>.write (engine.py:432);"
+        "thread (12): Thread-1 (_connection_worker_thread);JobCreator.create.<locals>.write (creation.py:181);"
         "JobStore.insert (store.py:72) 5\n"
     )
     samples = read_samples(raw)
