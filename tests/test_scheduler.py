@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable
 
+import pytest
+
+from bot.jobs import scheduler as scheduler_module
 from bot.jobs.scheduler import COALESCE_GRID_S, MAX_HOLD_S, Scheduler
 from tests.harness import eventually
 
@@ -100,7 +104,10 @@ class Members:
         return self.waiting
 
 
-async def test_while_members_wait_due_steps_wait_then_start_in_order() -> None:
+async def test_while_members_wait_due_steps_wait_then_start_one_per_round_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(scheduler_module, "BUSY_GRACE_S", 600.0)  # the moment after they waited outlasts the test
     run = Recorder()
     fake_now = [1_000_000.0]  # the clock stands still: no step is held past MAX_HOLD_S here
     scheduler = Scheduler(run, clock=lambda: fake_now[0])
@@ -108,12 +115,15 @@ async def test_while_members_wait_due_steps_wait_then_start_in_order() -> None:
     scheduler.start()
     for n in range(40):
         scheduler.schedule(f"job{n:02}", fake_now[0] - 1.0 + n * 0.001)  # all due, oldest first
-    # 30 looks, 10 ms apart: longer than any fixed hold round would last (a hold that ended in a lump of
-    # steps is what stalled the answers in a burst).
+    # 30 looks, 10 ms apart: longer than any fixed hold would last.
     await until(lambda: len(members.started_at_look) >= 30)
     assert run.order == []  # the members' answers go first
     members.waiting = False
+    looked = len(members.started_at_look)
     await until(lambda: len(run.order) == 40)
+    # Then one per round, not the 40 in a lump (which would stall the next members' answers in a burst).
+    after = members.started_at_look[looked - 1 :]
+    assert max(b - a for a, b in itertools.pairwise(after)) <= 1
     assert run.order == sorted(run.order)  # in due order
     await scheduler.stop()
 

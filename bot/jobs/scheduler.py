@@ -24,12 +24,15 @@ log = logging.getLogger(__name__)
 
 Runner = Callable[[str], Awaitable[None]]
 HOLD_STEP_S = 0.01
-# While members wait for a first response (Discord gives them 3 s), due steps wait for a quiet moment: in a
-# burst of 500 commands a second, the jobs' first steps would otherwise take a third of the loop away from
-# the answers (p99 140-300 ms with one step let through per 10 ms round, 35-80 ms with none; a lump of
-# steps released at once when a hold ends is worse still). A step due longer than MAX_HOLD_S ago starts
-# anyway, so a server that is never quiet delays its background work but never starves it.
+# While members wait for a first response (Discord gives them 3 s), due steps wait: in a burst of 500
+# commands a second, the jobs' first steps would otherwise take a third of the loop away from the answers.
+# For a moment after members waited (BUSY_GRACE_S), steps start one per round rather than all at once: in a
+# burst the loop catches up for a few ms at a time, and a lump of hundreds of held steps released in such a
+# gap stalls the next answers by 200 ms. A step due longer than MAX_HOLD_S ago starts anyway, so a server
+# that is never quiet delays its background work but never starves it.
 STEPS_PER_ROUND_WHILE_MEMBERS_WAIT = 0
+STEPS_PER_ROUND_AFTER_MEMBERS_WAITED = 1
+BUSY_GRACE_S = 0.5
 MAX_HOLD_S = 2.0
 COALESCE_GRID_S = 0.5
 
@@ -59,6 +62,7 @@ class Scheduler:
         # Returns True while members wait for a first response: background steps then hold back briefly,
         # because a member has a 3 s deadline and a provider poll does not.
         self.interactive_pending: Callable[[], bool] | None = None
+        self._busy_until = 0.0  # time.monotonic() until which steps start one per round (members waited)
 
     def __len__(self) -> int:
         return len(self._due)
@@ -108,20 +112,27 @@ class Scheduler:
             if pending:
                 await asyncio.wait(pending, timeout=1.0)
 
-    def _members_waiting(self) -> bool:
-        return self.interactive_pending is not None and self.interactive_pending()
+    def _allowance(self) -> int | None:
+        """How many due steps may start in this round; None: all of them."""
+        if self.interactive_pending is None:
+            return None
+        now = time.monotonic()  # real time, whatever clock the jobs are scheduled by
+        if self.interactive_pending():
+            self._busy_until = now + BUSY_GRACE_S
+            return STEPS_PER_ROUND_WHILE_MEMBERS_WAIT
+        return STEPS_PER_ROUND_AFTER_MEMBERS_WAITED if now < self._busy_until else None
 
     async def _loop(self) -> None:
         while True:
-            allowance: int | None = None  # None: start every due step
-            if self._heap and self._heap[0][0] <= self._clock() and self._members_waiting():
-                await asyncio.sleep(HOLD_STEP_S)
-                if self._members_waiting():
-                    allowance = STEPS_PER_ROUND_WHILE_MEMBERS_WAIT
-            self._start_due(self._clock(), allowance)
+            if self._heap and self._heap[0][0] <= self._clock():
+                allowance = self._allowance()
+                self._start_due(self._clock(), allowance)
+                if allowance is not None and self._heap and self._heap[0][0] <= self._clock():
+                    await asyncio.sleep(HOLD_STEP_S)  # some held back for the members: look again next round
+                    continue
             timeout = (self._heap[0][0] - self._clock()) if self._heap else None
             if timeout is not None and timeout <= 0:
-                continue  # held back for members: the next round sleeps HOLD_STEP_S first
+                continue
             # A bare future and a timer handle: cheaper than wait_for(Event.wait()), which makes a task per
             # sleep, and this loop sleeps once per due job.
             loop = asyncio.get_running_loop()
