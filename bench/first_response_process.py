@@ -52,7 +52,9 @@ class InProcessBot:
     mode = "in-process"
 
     def __init__(self, emulator: DiscordEmulator, studio: FakeStudio, data_dir: Path, slot_limit: int | None) -> None:
-        settings = make_settings(emulator, data_dir, quota_server_allowance=1_000_000, log_level="WARNING")
+        settings = make_settings(
+            emulator, data_dir, quota_server_allowance=1_000_000, local_studio_enabled=False, log_level="WARNING"
+        )
         self._easel = Easel(emulator, settings, bot_options(studio.base_url, studio.token, slot_limit))
         self._burst = Burst(None)
 

@@ -65,6 +65,7 @@ def build_settings(cfg: FirstResponseConfig) -> Settings:
         "http_port": cfg.http_port,
         "public_url": f"http://127.0.0.1:{cfg.http_port}",
         "quota_server_allowance": 1_000_000,  # the burst is never refused for credits
+        "local_studio_enabled": False,  # the fake studio's adapters only (no worker pool to start)
         "log_level": cfg.log_level,
     }
     return Settings(_env_file=None, **values)
