@@ -257,7 +257,7 @@ class JobCreator:
             raise _NotMoved  # rolls the copy back too
         self.e.ledger.refund_in(conn, job.id, f"failed over to {alt['provider']}")
         if job.user_id is not None:
-            credits = self.e.ledger.reserve_in(
+            credits, _left, _period = self.e.ledger.reserve_and_left_in(
                 conn,
                 guild_id=job.guild_id,
                 user_id=job.user_id,

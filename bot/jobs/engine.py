@@ -66,18 +66,6 @@ MAX_STEP_ERRORS = 8  # crashed steps in a row before the job is failed and refun
 class Ledger(Protocol):
     """What the engine needs of the quota ledger; each runs inside the engine's own transaction."""
 
-    def reserve_in(
-        self,
-        conn: sqlite3.Connection,
-        *,
-        guild_id: int | None,
-        user_id: int,
-        role_ids: Sequence[int],
-        feature: str,
-        units: int,
-        job_id: str,
-    ) -> int: ...
-
     def commit_in(self, conn: sqlite3.Connection, job_id: str) -> bool: ...
 
     def refund_in(self, conn: sqlite3.Connection, job_id: str, reason: str) -> bool: ...
@@ -93,14 +81,12 @@ class Ledger(Protocol):
         units: int,
         job_id: str,
     ) -> tuple[int, int | None, Any]:
-        """reserve_in, plus what the member has left afterwards and its period (None, None: not counted)."""
+        """Take the job's credits; returns them, what the member has left afterwards and its period (None, None:
+        not counted)."""
 
 
 class FreeLedger:
     """Charges nothing: for deployments (and tests) without quotas."""
-
-    def reserve_in(self, conn: sqlite3.Connection, **_: Any) -> int:
-        return 0
 
     def commit_in(self, conn: sqlite3.Connection, job_id: str) -> bool:
         return True
