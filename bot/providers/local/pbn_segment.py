@@ -13,7 +13,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from skimage.measure import label as connected_label
+
+try:  # skimage's labelling core alone: skimage.measure's package imports SciPy, half a second of every job
+    from skimage.measure._ccomp import label_cython as connected_label
+except ImportError:  # pragma: no cover - a scikit-image that moved it
+    from skimage.measure import label as connected_label
 
 from bot.providers.local.pbn_colors import image_to_lab, lab_to_srgb
 from bot.providers.local.pbn_labels import LabelGeometry, fit_masks
@@ -26,9 +30,10 @@ SIMILAR_DELTA_E = 6.0  # neighbouring regions closer in colour than this are mer
 USE_OWN_COLOUR = True
 USE_MEDIAN = True
 UNITE_ROUNDS = 2  # merge rounds in which clusters of small regions may unite (later ones rarely do)
-# A united cluster must be this much wider than the smallest region: tiny round regions read as jagged
-# borders (the bench's jaggedness), and most of the colour they win comes from the bigger ones.
-UNITE_MIN_FACTOR = 1.15
+UNITE_MIN_FACTOR = 1.0  # a united cluster must be this many times the smallest region's width
+# Edge-preserving smoothing before k-means, one pass per value (sigmaColor, in 8-bit RGB): strong enough to
+# flatten fur, grain and sensor noise into few paints, weak enough to keep edges.
+BILATERAL_COLOURS = (26, 26)
 SUBSTANTIAL_BORDER = 0.0  # a bad region only joins neighbours sharing at least this share of its longest border
 
 
@@ -58,8 +63,8 @@ def smooth_photo(rgb: np.ndarray, mm_per_px: float) -> np.ndarray:
     """Edge-preserving smoothing: flattens texture and noise that would otherwise split regions, keeps edges."""
     sigma_space = max(1.5, 0.6 / mm_per_px)
     out = rgb
-    for _ in range(2):
-        out = cv2.bilateralFilter(out, d=-1, sigmaColor=18, sigmaSpace=sigma_space)
+    for colour in BILATERAL_COLOURS:
+        out = cv2.bilateralFilter(out, d=-1, sigmaColor=colour, sigmaSpace=sigma_space)
     return out
 
 
@@ -115,7 +120,7 @@ def majority_smooth(classes: np.ndarray, sigma_px: float) -> np.ndarray:
 
 def label_regions(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Regions: 4-connected runs of one colour. Returns the region map (0..R-1) and each region's colour."""
-    regions = connected_label(classes + 1, background=0, connectivity=1).astype(np.int32) - 1  # type: ignore[no-untyped-call]
+    regions = connected_label(classes + 1, background=0, connectivity=1).astype(np.int32) - 1
     count = int(regions.max()) + 1
     region_class = np.zeros(count, dtype=np.int32)
     region_class[regions.ravel()] = classes.ravel()
