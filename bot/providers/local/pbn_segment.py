@@ -31,9 +31,9 @@ USE_OWN_COLOUR = True
 USE_MEDIAN = True
 UNITE_ROUNDS = 2  # merge rounds in which clusters of small regions may unite (later ones rarely do)
 UNITE_MIN_FACTOR = 1.0  # a united cluster must be this many times the smallest region's width
-# Edge-preserving smoothing before k-means, one pass per value (sigmaColor, in 8-bit RGB): strong enough to
-# flatten fur, grain and sensor noise into few paints, weak enough to keep edges.
-BILATERAL_COLOURS = (26, 26)
+# Edge-preserving smoothing before k-means, one pass per value (sigmaColor, in 8-bit RGB): a gentle pass
+# takes the noise off edges, a stronger one then flattens fur, grain and sensor noise into few paints.
+BILATERAL_COLOURS = (22, 30)
 SUBSTANTIAL_BORDER = 0.0  # a bad region only joins neighbours sharing at least this share of its longest border
 
 
