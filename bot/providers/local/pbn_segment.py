@@ -3,7 +3,8 @@ hold its number.
 
 Pipeline (all at the working size): edge-preserving smoothing, k-means in CIELAB, majority smoothing of the
 colour map (smooth borders, no speckle), then repeated merging of every region that is too small (largest
-inscribed circle) or cannot hold its label, into its most similar neighbour; finally each colour is the
+inscribed circle) or cannot hold its label, into its most similar neighbour (touching small regions that
+are together big enough unite instead, in one paint); finally each colour is the
 median of the photo's pixels it covers (colour fidelity) and colours are numbered from light to dark.
 """
 
