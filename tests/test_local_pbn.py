@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from bot.providers.local import pbn_segment
 from bot.providers.local.common import Rendered, RenderError
 from bot.providers.local.pbn import PbnOptions, render_pbn
 
@@ -172,6 +173,40 @@ def _with_alpha(image: Image.Image) -> Image.Image:
     ImageDraw.Draw(alpha).rectangle((0, 0, rgba.width // 2, rgba.height), fill=0)
     rgba.putalpha(alpha)
     return rgba
+
+
+def _galaxies() -> tuple[bytes, list[tuple[int, int]]]:
+    """Small two-tone objects on a dark sky: a pale core in a red ring, each part alone too small to paint
+    (core ~2 mm, ring ~1.3 mm wide at 270 mm across), the whole ~5 mm."""
+    image = Image.new("RGB", (1024, 700), (20, 24, 40))
+    draw = ImageDraw.Draw(image)
+    centres = [(150 + 180 * i, 150 + 200 * j) for i in range(5) for j in range(3)]
+    for x, y in centres:
+        draw.ellipse((x - 9, y - 9, x + 9, y + 9), fill=(200, 60, 50))
+        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=(250, 235, 180))
+    noisy = np.asarray(image).astype(np.int16) + np.random.default_rng(5).integers(-4, 5, (700, 1024, 3))
+    return _png(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))), centres
+
+
+@pytest.mark.parametrize("unite_rounds", [0, pbn_segment.UNITE_ROUNDS])
+def test_small_parts_of_one_object_become_one_region(unite_rounds: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Merged one by one, core into ring and ring into the sky, every object vanishes (unite_rounds=0 shows
+    it); united, each is one paintable region in a colour between its core and ring."""
+    monkeypatch.setattr(pbn_segment, "UNITE_ROUNDS", unite_rounds)
+    data, centres = _galaxies()
+    result = render_pbn(data, {"colors": 8})
+    fill = np.asarray(Image.open(io.BytesIO(_by_label(result)["preview"].data)).convert("RGB")).astype(int)
+    sky = fill[5, 5]
+    kept = [int(np.abs(fill[y, x] - sky).sum()) > 150 for x, y in centres]
+    if unite_rounds == 0:
+        assert not any(kept) and result.meta["regions"] == 1
+        return
+    assert all(kept) and result.meta["regions"] == 1 + len(centres)
+    regions, _ = metrics.region_map(fill.astype(np.uint8))
+    mm_per_px = 270 / fill.shape[1]
+    assert metrics.tiny_share(regions, mm_per_px) == 0.0
+    boxes = metrics.svg_label_boxes(_by_label(result)["svg"].data, 1 / mm_per_px)
+    assert metrics.label_figures(regions, boxes, mm_per_px) == (1.0, 0, 0)
 
 
 def test_canvas_and_crop_set_the_printed_size() -> None:

@@ -26,7 +26,7 @@ from bot.providers.local.pdf import ImagePage, PdfInfo, PdfText, VectorPage, bui
 LEGEND_TEXT_BUDGET = 1500
 # Per level of detail: smallest region (largest inscribed circle, mm) and majority smoothing (sigma, mm).
 DETAIL_MIN_MM = {"low": 4.0, "normal": 2.1, "high": 2.05}
-DETAIL_SMOOTH_MM = {"low": 1.1, "normal": 0.7, "high": 0.5}
+DETAIL_SMOOTH_MM = {"low": 1.1, "normal": 0.75, "high": 0.5}
 MM_PER_INCH = 25.4
 
 

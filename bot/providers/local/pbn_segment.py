@@ -3,8 +3,9 @@ hold its number.
 
 Pipeline (all at the working size): edge-preserving smoothing, k-means in CIELAB, majority smoothing of the
 colour map (smooth borders, no speckle), then repeated merging of every region that is too small (largest
-inscribed circle) or cannot hold its label, into its most similar neighbour; finally each colour is the
-mean of the photo's pixels it covers (colour fidelity) and colours are numbered from light to dark.
+inscribed circle) or cannot hold its label, into its most similar neighbour (touching small regions that
+are together big enough unite instead, in one paint); finally each colour is the
+median of the photo's pixels it covers (colour fidelity) and colours are numbered from light to dark.
 """
 
 from __future__ import annotations
@@ -13,7 +14,11 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from skimage.measure import label as connected_label
+
+try:  # skimage's labelling core alone: skimage.measure's package imports SciPy, half a second of every job
+    from skimage.measure._ccomp import label_cython as connected_label
+except ImportError:  # pragma: no cover - a scikit-image that moved it
+    from skimage.measure import label as connected_label
 
 from bot.providers.local.pbn_colors import image_to_lab, lab_to_srgb
 from bot.providers.local.pbn_labels import LabelGeometry, fit_masks
@@ -25,6 +30,11 @@ DUPLICATE_DELTA_E = 2.5  # k-means centres closer than this are one paint
 SIMILAR_DELTA_E = 6.0  # neighbouring regions closer in colour than this are merged
 USE_OWN_COLOUR = True
 USE_MEDIAN = True
+UNITE_ROUNDS = 2  # merge rounds in which clusters of small regions may unite (later ones rarely do)
+UNITE_MIN_FACTOR = 1.0  # a united cluster must be this many times the smallest region's width
+# Edge-preserving smoothing before k-means, one pass per value (sigmaColor, in 8-bit RGB): a gentle pass
+# takes the noise off edges, a stronger one then flattens fur, grain and sensor noise into few paints.
+BILATERAL_COLOURS = (22, 30)
 SUBSTANTIAL_BORDER = 0.0  # a bad region only joins neighbours sharing at least this share of its longest border
 
 
@@ -54,8 +64,8 @@ def smooth_photo(rgb: np.ndarray, mm_per_px: float) -> np.ndarray:
     """Edge-preserving smoothing: flattens texture and noise that would otherwise split regions, keeps edges."""
     sigma_space = max(1.5, 0.6 / mm_per_px)
     out = rgb
-    for _ in range(2):
-        out = cv2.bilateralFilter(out, d=-1, sigmaColor=18, sigmaSpace=sigma_space)
+    for colour in BILATERAL_COLOURS:
+        out = cv2.bilateralFilter(out, d=-1, sigmaColor=colour, sigmaSpace=sigma_space)
     return out
 
 
@@ -111,7 +121,7 @@ def majority_smooth(classes: np.ndarray, sigma_px: float) -> np.ndarray:
 
 def label_regions(classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Regions: 4-connected runs of one colour. Returns the region map (0..R-1) and each region's colour."""
-    regions = connected_label(classes + 1, background=0, connectivity=1).astype(np.int32) - 1  # type: ignore[no-untyped-call]
+    regions = connected_label(classes + 1, background=0, connectivity=1).astype(np.int32) - 1
     count = int(regions.max()) + 1
     region_class = np.zeros(count, dtype=np.int32)
     region_class[regions.ravel()] = classes.ravel()
@@ -185,16 +195,68 @@ def merge_targets(
     return new_class
 
 
+def unite_clusters(
+    new_class: np.ndarray,
+    bad: np.ndarray,
+    area: np.ndarray,
+    region_class: np.ndarray,
+    centres: np.ndarray,
+    regions: np.ndarray,
+    own: np.ndarray,
+    params: SegmentParams,
+    digits: np.ndarray,
+    min_diameter_px: float,
+) -> None:
+    """Touching regions that are each too small (a galaxy's core and rings, an eye's parts) become one region
+    in one paint when together they are big enough and that paint is closer to them than their neighbours'."""
+    bad_pixels = bad[regions]
+    _, clusters = cv2.connectedComponents(bad_pixels.view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    n_clusters = int(clusters.max())
+    if n_clusters == 0:
+        return
+    count = len(region_class)
+    joint = np.where(bad_pixels, clusters - 1 + count, regions)
+    total = count + n_clusters
+    flat_clusters = clusters.ravel()
+    # The cluster of each bad region, and how many bad regions each cluster holds.
+    cluster_of = np.zeros(count, dtype=np.int64)
+    cluster_of[regions.ravel()[bad_pixels.ravel()]] = flat_clusters[bad_pixels.ravel()] - 1
+    members = np.bincount(cluster_of[bad], minlength=n_clusters)
+    weight = area[bad].astype(np.float64)
+    sums = np.stack([np.bincount(cluster_of[bad], own[bad, c] * weight, minlength=n_clusters) for c in range(3)], 1)
+    mean = sums / np.maximum(np.bincount(cluster_of[bad], weight, minlength=n_clusters), 1)[:, None]
+    paint = ((mean[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
+    diameters, _ = inscribed_diameters(joint, total)
+    holds = np.zeros(total, dtype=bool)
+    for n_digits, fit in fit_masks(joint, params.geometry, 0, sorted(set(digits.tolist()))).items():
+        inside = np.zeros(total, dtype=bool)
+        inside[joint[fit]] = True
+        holds[count:] |= inside[count:] & (digits[paint] == n_digits)
+    viable = (members >= 2) & holds[count:] & (diameters[count:] >= UNITE_MIN_FACTOR * min_diameter_px)
+    if not viable.any():
+        return
+    rows = np.flatnonzero(bad)
+    c_of = cluster_of[rows]
+    absorbed = np.linalg.norm(own[rows] - centres[new_class[rows]], axis=1) * area[rows]
+    united = np.linalg.norm(own[rows] - centres[paint[c_of]], axis=1) * area[rows]
+    cost_absorbed = np.bincount(c_of, absorbed, minlength=n_clusters)
+    cost_united = np.bincount(c_of, united, minlength=n_clusters)
+    chosen = viable & (cost_united < cost_absorbed)
+    take = chosen[c_of]
+    new_class[rows[take]] = paint[c_of[take]]
+
+
 def merge_small(
     classes: np.ndarray,
     centres: np.ndarray,
     params: SegmentParams,
     digits: np.ndarray,
     lab: np.ndarray | None = None,
+    unite_rounds: int = 0,
 ) -> np.ndarray:
     """Merge regions that are too small or cannot hold their number until none is left (or rounds run out)."""
     min_diameter_px = params.min_diameter_mm / params.mm_per_px
-    for _ in range(MAX_MERGE_ROUNDS):
+    for round_ in range(MAX_MERGE_ROUNDS):
         regions, region_class = label_regions(classes)
         count = len(region_class)
         diameters, _ = inscribed_diameters(regions, count)
@@ -213,6 +275,8 @@ def merge_small(
             own = np.stack([np.bincount(flat, lab[:, c], minlength=count) for c in range(3)], axis=1)
             own = (own / np.maximum(area, 1)[:, None]).astype(np.float32)
         new_class = merge_targets(bad, area, region_class, centres, regions, own)
+        if own is not None and round_ < unite_rounds:
+            unite_clusters(new_class, bad, area, region_class, centres, regions, own, params, digits, min_diameter_px)
         if np.array_equal(new_class, region_class):
             break
         classes = new_class[regions]
@@ -291,7 +355,7 @@ def segment(rgb: np.ndarray, params: SegmentParams) -> Segmentation:
     classes = majority_smooth(classes, params.smooth_mm / params.mm_per_px)
     digits = np.array([len(str(k + 1)) for k in range(len(centres))])
     photo_lab = image_to_lab(rgb).reshape(-1, 3)
-    classes = merge_small(classes, centres, params, digits, photo_lab)
+    classes = merge_small(classes, centres, params, digits, photo_lab, UNITE_ROUNDS)
     # A second, light smoothing removes the notches merges leave, then merging again cleans what it made.
     classes = majority_smooth(classes, 0.5 * params.smooth_mm / params.mm_per_px)
     classes = merge_small(classes, centres, params, digits, photo_lab)
