@@ -30,6 +30,8 @@ from aiohttp import web
 from multidict import CIMultiDict
 from PIL import Image, ImageDraw
 
+from tests.fakes.loopback import LoopbackServer
+
 PREFIX = "/v1"
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 TOO_LATE = "Training already completed; it is too late to cancel it"
@@ -211,7 +213,7 @@ def _number_in(body: Mapping[str, Any], key: str, low: float, high: float) -> fl
     return float(value)
 
 
-class FakeFlair:
+class FakeFlair(LoopbackServer):
     """Fake Flair. Every key is its own account."""
 
     def __init__(
@@ -227,6 +229,7 @@ class FakeFlair:
         page_size: int = 20,
         routes: Mapping[str, str] | None = None,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.auth_header = auth_header
         self.no_credit_keys: set[str] = set(no_credit_keys)
@@ -248,15 +251,12 @@ class FakeFlair:
         self._offset = 0.0
         self._faults: list[Fault] = []
         self._slow: list[tuple[float, int, str | None]] = []
-        self._runner: web.AppRunner | None = None
-        self._stopping = asyncio.Event()
-        self.root_url = ""
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def base_url(self) -> str:
-        return self.root_url + PREFIX
+        return self.origin + PREFIX
 
     async def start(self) -> None:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
@@ -264,25 +264,7 @@ class FakeFlair:
             method, _, path = template.partition(" ")
             app.router.add_route(method, PREFIX + path, getattr(self, f"_{name}"))
         app.router.add_get("/files/{path:.+}", self._file)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.root_url = f"http://{host}:{port}"
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeFlair:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await self.serve(app)
 
     # ------------------------------------------------------------------ the clock
 
@@ -468,7 +450,7 @@ class FakeFlair:
         return item
 
     def _file_url(self, path: str) -> str:
-        return f"{self.root_url}/files/{path}"
+        return f"{self.origin}/files/{path}"
 
     async def _image_body(self, request: web.Request) -> tuple[bytes, str]:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()

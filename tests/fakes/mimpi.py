@@ -33,6 +33,8 @@ import httpx
 from aiohttp import web
 from PIL import Image, ImageDraw, ImageFont
 
+from tests.fakes.loopback import LoopbackServer
+
 Status = Literal["PENDING", "RUNNING", "COMPLETED", "FAILED"]
 ACTIVE: frozenset[str] = frozenset({"PENDING", "RUNNING"})
 TERMINAL: frozenset[str] = frozenset({"COMPLETED", "FAILED"})
@@ -174,7 +176,7 @@ def _error(status: int, message: str, headers: dict[str, str] | None = None) -> 
     return web.json_response({"error": message}, status=status, headers=headers)
 
 
-class FakeMimpi:
+class FakeMimpi(LoopbackServer):
     """Fake mimpi.ai. Every key is its own account; `api_key` and `other_keys` are live keys."""
 
     def __init__(
@@ -187,6 +189,7 @@ class FakeMimpi:
         model_seconds: float = 0.2,
         prompt_seconds: float = 0.1,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.test_keys: set[str] = set(test_keys)
         self.no_card_keys: set[str] = set(no_card_keys)
@@ -224,15 +227,13 @@ class FakeMimpi:
         self._secret = secrets.token_bytes(16)
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
         self._http: httpx.AsyncClient | None = None
-        self.root_url = ""
 
     # ------------------------------------------------------------------ lifecycle of the server
 
     @property
     def base_url(self) -> str:
-        return f"{self.root_url}/api"
+        return f"{self.origin}/api"
 
     @property
     def valid_keys(self) -> set[str]:
@@ -247,31 +248,17 @@ class FakeMimpi:
         app.router.add_get("/api/prompt/{id}", self._get_prompt)
         app.router.add_put("/upload/{id}", self._upload)
         app.router.add_get("/files/{path:.+}", self._file)
-        self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.root_url = f"http://{host}:{port}"
+        await self.serve(app)
 
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        await super().stop()
         if self._http is not None:
             await self._http.aclose()
             self._http = None
-
-    async def __aenter__(self) -> FakeMimpi:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ fault injection
 
@@ -386,7 +373,7 @@ class FakeMimpi:
         return hmac.new(self._secret, f"{image_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
     def _file_url(self, path: str) -> str:
-        return f"{self.root_url}/files/{path}"
+        return f"{self.origin}/files/{path}"
 
     def _active_models(self, key: str) -> int:
         return sum(1 for m in self.models.values() if m.key == key and m.status in ACTIVE)
@@ -438,7 +425,7 @@ class FakeMimpi:
         expires = int(time.time()) + self.signed_url_ttl
         sig = self._sign(image_id, expires)
         self.signed[image_id] = SignedUpload(image_id, key, sig, expires)
-        url = f"{self.root_url}/upload/{image_id}?expires={expires}&sig={sig}"
+        url = f"{self.origin}/upload/{image_id}?expires={expires}&sig={sig}"
         return web.json_response({"data": {"id": image_id, "url": url}})
 
     async def _upload(self, request: web.Request) -> web.Response:
