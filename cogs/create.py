@@ -23,9 +23,8 @@ from bot.errors import BadInput
 from bot.inputs import read_image
 from bot.providers.imagine.choices import ASPECT_LABELS, BACKGROUND_STYLES, IMAGE_STYLES, VIDEO_ASPECTS, VIDEO_STYLES
 from bot.providers.imagine.models import PROMPT_MAX
-from bot.providers.routing import studio_name
 from bot.tree import defer
-from cogs.dynamic_commands import Opt, build
+from cogs.dynamic_commands import Opt, build, studio_option
 from cogs.edits import Edits
 from cogs.mimipanda import AI_IMAGE_RATIOS
 from cogs.mimipanda import Prompt as MimiPrompt
@@ -86,19 +85,12 @@ class Create(commands.Cog):
             self.bot.tree.remove_command(command.name)
         self.actions.unregister()
 
-    @staticmethod
-    def _studio_option(studios: list[str], what: str) -> list[Opt]:
-        if len(studios) < 2:
-            return []
-        choices = [Choice(name=studio_name(s), value=s) for s in studios]
-        return [Opt("studio", str | None, f"Which studio {what} (default: this server's choice)", None, choices)]
-
     # /imagine
 
     def _imagine_command(self, studios: list[str]) -> app_commands.Command[Any, ..., None]:
         options = [
             Opt("prompt", Prompt, "What to picture"),
-            *self._studio_option(studios, "draws it"),
+            *studio_option(studios, "draws it"),
         ]
         if any(IMAGE_STYLE_CHOICES.get(s) for s in studios):
             options.append(
@@ -180,7 +172,7 @@ class Create(commands.Cog):
                 None,
                 FACTOR_CHOICES,
             ),
-            *self._studio_option(studios, "upscales it"),
+            *studio_option(studios, "upscales it"),
         ]
         return build("upscale", "Enlarge and enhance an image with AI", self.upscale, options)
 

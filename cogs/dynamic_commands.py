@@ -16,6 +16,8 @@ import discord
 from discord import app_commands
 from discord.app_commands import Choice
 
+from bot.providers.routing import studio_name
+
 Handler = Callable[..., Awaitable[None]]
 Autocomplete = Callable[[discord.Interaction[Any], str], Awaitable[list[Choice[str]]]]
 REQUIRED = inspect.Parameter.empty
@@ -29,6 +31,14 @@ class Opt:
     default: Any = REQUIRED
     choices: Sequence[Choice[Any]] = ()
     autocomplete: Autocomplete | None = None
+
+
+def studio_option(studios: list[str], what: str) -> list[Opt]:
+    """The `studio` option of a command several studios can do ("Which studio draws it"); none for one."""
+    if len(studios) < 2:
+        return []
+    choices = [Choice(name=studio_name(s), value=s) for s in studios]
+    return [Opt("studio", str | None, f"Which studio {what} (default: this server's choice)", None, choices)]
 
 
 def build(

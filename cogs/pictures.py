@@ -22,7 +22,7 @@ from bot.jobs.engine import Alternative
 from bot.providers.mimipanda_models import MAX_UPLOAD_BYTES
 from bot.providers.routing import Route, studio_name
 from bot.tree import defer, respond
-from cogs.dynamic_commands import Opt, build
+from cogs.dynamic_commands import Opt, build, studio_option
 from cogs.mimipanda import (
     AI_COLORING_RATIOS,
     ART_STYLE_CHOICES,
@@ -169,13 +169,6 @@ class Pictures(commands.Cog):
             raise NotAllowed("Mimi Panda is not switched on in this Easel.")
         return cog
 
-    @staticmethod
-    def _studio_option(studios: list[str], what: str) -> list[Opt]:
-        if len(studios) < 2:
-            return []
-        choices = [Choice(name=studio_name(s), value=s) for s in studios]
-        return [Opt("studio", str | None, f"Which studio {what} (default: this server's choice)", None, choices)]
-
     async def _local_job(
         self,
         interaction: discord.Interaction[EaselBot],
@@ -202,7 +195,7 @@ class Pictures(commands.Cog):
         group = app_commands.Group(name="coloring", description="Coloring pages from your photo or from a prompt")
         if studios:
             options = [Opt("image", discord.Attachment, "JPG, PNG, WEBP or HEIC, up to 20 MB")]
-            options += self._studio_option(studios, "draws it")
+            options += studio_option(studios, "draws it")
             if MIMI in studios:
                 options += [
                     Opt(
@@ -281,7 +274,7 @@ class Pictures(commands.Cog):
         mimi = MIMI in studios
         options = [
             Opt("image", discord.Attachment | None, "A photo (JPG, PNG, WEBP or HEIC, up to 20 MB)", None),
-            *self._studio_option(studios, "makes it"),
+            *studio_option(studios, "makes it"),
             Opt("colors", app_commands.Range[int, 7, 100] | None, "Number of paint colours, 7-100", None),
             Opt(
                 "canvas",
@@ -359,7 +352,7 @@ class Pictures(commands.Cog):
                 "The filter (start typing: the list follows the studio)",
                 autocomplete=self._filter_autocomplete,
             ),
-            *self._studio_option(studios, "applies it"),
+            *studio_option(studios, "applies it"),
             Opt(
                 "strength",
                 float | None,
